@@ -1,0 +1,247 @@
+"""IMAP: connect securely, find the folders to watch, and sync new mail into the store.
+
+Sync is incremental and read-only: each folder is opened with EXAMINE and fetched with
+BODY.PEEK, so no flag ever changes. We keep UIDVALIDITY and the highest UID per folder;
+a poll on an unchanged folder costs one STATUS. New UIDs are fetched in batches, each
+batch committed with the folder's new high-water mark, so a crash resumes where it
+stopped. Only the header fields, BODYSTRUCTURE and the chosen text part (capped) are
+downloaded: attachments never are.
+"""
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Iterator
+
+import imapclient
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
+
+from .config import ImapConfig
+from .errors import AuthError, ImapError
+from .mime import HEADER_FIELDS, ParseError, TextPart, choose_text_part, parse_fetched
+from .records import BadMessage, Message
+from .store import Store
+
+log = logging.getLogger(__name__)
+# imapclient's protocol logger writes whole messages at DEBUG; never let it through
+logging.getLogger("imapclient").setLevel(logging.WARNING)
+logging.getLogger("imapclient.imaplib").setLevel(logging.WARNING)
+
+SENT_NAMES = ("Sent", "Sent Items", "Sent Messages", "Sent Mail", "[Gmail]/Sent Mail", "INBOX.Sent", "INBOX/Sent",
+              "Gesendet", "Gesendete Elemente", "Enviados", "Elementos enviados", "Poslano", "Poslane stavke", "보낸편지함")
+_HEADER_ITEM = ("BODY.PEEK[HEADER.FIELDS (" + " ".join(HEADER_FIELDS) + ")]").encode()
+NETWORK_ERRORS = (OSError, IMAPClientAbortError, ssl.SSLError, socket.timeout, EOFError)
+
+
+def gmail_hint(host: str) -> str:
+    if any(h in host.lower() for h in ("gmail", "google")):
+        return (" Gmail refuses normal passwords: create an app password (Google account → Security → "
+                "App passwords) or use oauth2_token_command.")
+    if any(h in host.lower() for h in ("office365", "outlook", "microsoft")):
+        return " Microsoft 365 usually needs OAuth2: set oauth2_token_command."
+    return ""
+
+
+def connect(cfg: ImapConfig) -> imapclient.IMAPClient:
+    """Connect, secure and log in; failures become ``ImapError`` / ``AuthError`` that say what to do."""
+    where = f"IMAP {cfg.host}:{cfg.port}"
+    context = ssl.create_default_context(cafile=str(cfg.tls_ca_file) if cfg.tls_ca_file else None)
+    timeout = imapclient.SocketTimeout(connect=cfg.connect_timeout, read=cfg.read_timeout)
+    try:
+        client = imapclient.IMAPClient(cfg.host, port=cfg.port, ssl=cfg.security == "ssl", ssl_context=context,
+                                       timeout=timeout)
+    except ssl.SSLCertVerificationError as e:
+        raise ImapError(f"{where}: the server's TLS certificate is not trusted ({e.verify_message}); "
+                        "if it uses a private CA, set imap.tls_ca_file") from e
+    except (socket.timeout, TimeoutError) as e:
+        raise ImapError(f"{where}: no answer within {cfg.connect_timeout:.0f} s") from e
+    except socket.gaierror as e:
+        raise ImapError(f"{where}: cannot resolve the host name ({e.strerror})") from e
+    except ssl.SSLError as e:
+        raise ImapError(f"{where}: TLS failed ({e.reason}); check imap.security and imap.port "
+                        "(ssl is usually 993, starttls 143)") from e
+    except (OSError, IMAPClientError) as e:
+        raise ImapError(f"{where}: cannot connect: {e}") from e
+    try:
+        if cfg.security == "starttls":
+            try:
+                client.starttls(context)
+            except ssl.SSLCertVerificationError as e:
+                raise ImapError(f"{where}: the server's TLS certificate is not trusted ({e.verify_message}); "
+                                "if it uses a private CA, set imap.tls_ca_file") from e
+            except IMAPClientError as e:
+                raise ImapError(f"{where}: STARTTLS failed ({e}); the server may not offer it: use security = \"ssl\"") from e
+        try:
+            if cfg.oauth2_token is not None:
+                client.oauth2_login(cfg.username, cfg.oauth2_token.get())
+            else:
+                assert cfg.password is not None
+                client.login(cfg.username, cfg.password.get())
+        except LoginError as e:
+            raise AuthError(f"{where}: login refused for {cfg.username}; check the username and the password "
+                            f"source.{gmail_hint(cfg.host)}") from e
+    except BaseException:
+        _quiet_logout(client)
+        raise
+    return client
+
+
+def _quiet_logout(client: imapclient.IMAPClient) -> None:
+    try:
+        client.logout()
+    except Exception:  # the connection may already be gone; logging out is best effort
+        try:
+            client.shutdown()
+        except Exception:
+            pass
+
+
+@dataclass
+class SyncResult:
+    """What one sync did, per folder."""
+
+    new: int = 0
+    bad: int = 0
+    folders: dict[str, int] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+
+
+class Syncer:
+    """Brings the store up to date with the watched IMAP folders."""
+
+    def __init__(self, cfg: ImapConfig, store: Store, stop: threading.Event | None = None,
+                 on_batch: Callable[[str, int], None] | None = None) -> None:
+        self.cfg, self.store = cfg, store
+        self.stop = stop or threading.Event()
+        self.on_batch = on_batch
+
+    def folders(self, client: imapclient.IMAPClient) -> tuple[list[str], str | None]:
+        """The configured folders plus the Sent folder (SPECIAL-USE \\Sent, else by name)."""
+        sent: str | None
+        if self.cfg.sent_folder.lower() == "auto":
+            try:
+                sent = client.find_special_folder(imapclient.SENT)
+            except IMAPClientError:
+                sent = None
+            if sent is None:
+                names = {name for _flags, _sep, name in client.list_folders()}
+                sent = next((n for n in SENT_NAMES if n in names), None)
+        else:
+            sent = self.cfg.sent_folder
+        watched = list(dict.fromkeys([*self.cfg.folders, *([sent] if sent else [])]))
+        return watched, sent
+
+    def sync(self, client: imapclient.IMAPClient) -> SyncResult:
+        """Sync every watched folder; a folder that has disappeared is logged and skipped."""
+        result = SyncResult()
+        watched, sent = self.folders(client)
+        if sent is None:
+            log.warning("no Sent folder found (set imap.sent_folder); my replies will be missing, so latency is unknown")
+        for name in watched:
+            if self.stop.is_set():
+                break
+            try:
+                added, bad = self.sync_folder(client, name)
+            except _FolderMissing:
+                log.warning("folder %r does not exist on the server; skipped", name)
+                result.missing.append(name)
+                continue
+            result.new += added
+            result.bad += bad
+            result.folders[name] = added
+        return result
+
+    def sync_folder(self, client: imapclient.IMAPClient, name: str) -> tuple[int, int]:
+        try:
+            status = client.folder_status(name, [b"UIDVALIDITY", b"UIDNEXT"])
+        except IMAPClientAbortError:
+            raise
+        except IMAPClientError as e:
+            raise _FolderMissing(name) from e
+        uidvalidity, uidnext = int(status[b"UIDVALIDITY"]), int(status[b"UIDNEXT"])
+        state = self.store.folder_state(name)
+        if state is not None and state[0] != uidvalidity:
+            log.warning("UIDVALIDITY of %r changed (%d -> %d): re-syncing it; messages are de-duplicated by Message-ID",
+                        name, state[0], uidvalidity)
+            self.store.reset_folder(name, uidvalidity)
+            state = (uidvalidity, 0, None)
+        last_uid = state[1] if state else 0
+        if uidnext <= last_uid + 1:
+            return 0, 0  # unchanged: one STATUS is the whole cost of this poll
+        info = client.select_folder(name, readonly=True)
+        if int(info.get(b"UIDVALIDITY", uidvalidity)) != uidvalidity:
+            raise ImapError(f"UIDVALIDITY of {name!r} changed during the sync; retrying next cycle")
+        # "UID n:*" always matches the highest UID (RFC 3501 §6.4.8), so filter on our side
+        uids = sorted(u for u in client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid)
+        added = bad = 0
+        for start in range(0, len(uids), self.cfg.batch_size):
+            if self.stop.is_set():
+                log.info("stopping: %r synced up to UID %d", name, last_uid)
+                break
+            batch = uids[start:start + self.cfg.batch_size]
+            messages, bad_messages = self.fetch_batch(client, name, batch)
+            last_uid = batch[-1]
+            added += self.store.save_batch(name, uidvalidity, last_uid, messages, bad_messages)
+            bad += len(bad_messages)
+            if self.on_batch:
+                self.on_batch(name, last_uid)
+        try:
+            client.unselect_folder()
+        except IMAPClientError:
+            client.close_folder()
+        return added, bad
+
+    def fetch_batch(self, client: imapclient.IMAPClient, folder: str,
+                    uids: list[int]) -> tuple[list[Message], list[BadMessage]]:
+        """Fetch and parse one batch: headers + BODYSTRUCTURE first, then the chosen text parts."""
+        first = client.fetch(uids, [_HEADER_ITEM, b"BODYSTRUCTURE", b"INTERNALDATE", b"RFC822.SIZE"])
+        parts: dict[int, TextPart | None] = {}
+        bad: list[BadMessage] = []
+        for uid, data in first.items():
+            try:
+                parts[uid] = choose_text_part(data.get(b"BODYSTRUCTURE"))
+            except (ValueError, TypeError, IndexError, RecursionError):
+                parts[uid] = None
+        by_section: dict[str, list[int]] = {}
+        for uid, part in parts.items():
+            if part is not None:
+                by_section.setdefault(part.section, []).append(uid)
+        texts: dict[int, bytes] = {}
+        for section, group in by_section.items():
+            item = f"BODY.PEEK[{section}]<0.{self.cfg.max_text_bytes}>".encode()
+            for uid, data in client.fetch(group, [item]).items():
+                texts[uid] = _body_item(data)
+        messages: list[Message] = []
+        for uid in uids:
+            data = first.get(uid)
+            if data is None:
+                continue  # expunged between SEARCH and FETCH: nothing to keep
+            size = int(data.get(b"RFC822.SIZE") or 0)
+            internaldate = data.get(b"INTERNALDATE")
+            try:
+                messages.append(parse_fetched(_body_item(data), texts.get(uid), parts.get(uid),
+                                              internaldate if isinstance(internaldate, datetime) else None, folder, uid))
+            except ParseError as e:
+                log.warning("folder %r UID %d: skipped a malformed message: %s", folder, uid, e)
+                bad.append(BadMessage(folder, uid, str(e), size))
+        return messages, bad
+
+
+class _FolderMissing(Exception):
+    pass
+
+
+def _body_item(data: dict[bytes, Any]) -> bytes:
+    for key, value in data.items():
+        if key.startswith(b"BODY[") and isinstance(value, (bytes, bytearray)):
+            return bytes(value)
+    return b""
+
+
+def iter_chunks(items: list[int], size: int) -> Iterator[list[int]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]

@@ -1,0 +1,349 @@
+"""MIME parsing: headers, addresses, dates, charsets and the text body of one message.
+
+Two entry points produce the same ``Message``: ``parse_raw`` for whole messages (mbox,
+Maildir, tests) and ``parse_fetched`` for what IMAP sync downloads (the header fields plus
+the text part chosen from BODYSTRUCTURE). Anything unparseable raises ``ParseError``, which
+the callers log and record as a bad message.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import email
+import email.header
+import email.utils
+import hashlib
+import itertools
+import quopri
+import re
+from datetime import datetime, timezone
+from email.message import Message as EmailMessage
+from typing import Any, Iterable
+
+import html2text
+
+from .records import Message
+
+MAX_TEXT_CHARS = 20000
+HEADER_FIELDS = ("FROM", "TO", "CC", "DATE", "SUBJECT", "MESSAGE-ID", "IN-REPLY-TO", "REFERENCES",
+                 "LIST-ID", "LIST-UNSUBSCRIBE", "PRECEDENCE", "AUTO-SUBMITTED", "X-AUTOREPLY",
+                 "X-AUTO-RESPONSE-SUPPRESS")
+
+# Labels seen in real mail that Python's codec registry does not know, or maps too narrowly.
+CHARSET_ALIASES = {
+    "ks_c_5601-1987": "cp949", "ks_c_5601": "cp949", "ksc5601": "cp949", "euc-kr": "cp949",
+    "x-windows-949": "cp949", "windows-874": "cp874", "gb2312": "gb18030", "gbk": "gb18030",
+    "x-gbk": "gb18030", "iso-8859-8-i": "iso-8859-8", "x-mac-roman": "mac_roman",
+    "macintosh": "mac_roman", "unicode-1-1-utf-7": "utf-7", "x-user-defined": "cp1252",
+    "us-ascii": "cp1252", "ascii": "cp1252", "iso-8859-1": "cp1252", "latin1": "cp1252",
+    "ansi_x3.4-1968": "cp1252", "cp-850": "cp850", "utf8": "utf-8", "x-unknown": "utf-8",
+    "unknown-8bit": "utf-8", "default": "utf-8",
+}
+
+
+class ParseError(ValueError):
+    """A message is too broken to analyse."""
+
+
+_html = html2text.HTML2Text()
+_html.ignore_links = True
+_html.ignore_images = True
+_html.ignore_emphasis = True
+_html.ignore_tables = True
+_html.body_width = 0
+_html.unicode_snob = True
+
+
+def codec_for(charset: str | None) -> str:
+    """A Python codec name for a MIME charset label; unknown labels fall back to UTF-8."""
+    label = (charset or "utf-8").strip().strip('"').lower()
+    label = CHARSET_ALIASES.get(label, label)
+    try:
+        return codecs.lookup(label).name
+    except LookupError:
+        return "utf-8"
+
+
+def decode_bytes(data: bytes, charset: str | None) -> str:
+    """Decode ``data`` by its declared charset; undecodable bytes never raise."""
+    codec = codec_for(charset)
+    try:
+        return data.decode(codec)
+    except UnicodeDecodeError:
+        # a lying label: UTF-8 is the most common truth, cp1252 the last resort
+        for fallback in ("utf-8", "cp1252"):
+            if fallback != codec:
+                try:
+                    return data.decode(fallback)
+                except UnicodeDecodeError:
+                    pass
+        return data.decode(codec, errors="replace")
+
+
+def decode_header(value: Any) -> str:
+    """Decode an RFC 2047 header value (any charset) to one line of text."""
+    if value is None:
+        return ""
+    if isinstance(value, email.header.Header):
+        value = str(value)
+    if isinstance(value, bytes):
+        value = decode_bytes(value, "utf-8")
+    text = str(value)
+    if "=?" in text:
+        try:
+            parts = email.header.decode_header(text)
+            text = "".join(decode_bytes(p, cs) if isinstance(p, bytes) else p for p, cs in parts)
+        except (ValueError, LookupError, AssertionError, binascii.Error):
+            pass
+    # CR, LF and other controls never survive: header values end up in alerts
+    return re.sub(r"[\x00-\x1f\x7f]+", " ", text).strip()
+
+
+def parse_addresses(values: Iterable[str]) -> list[tuple[str, str]]:
+    """``(display name, lower-case address)`` pairs; garbage yields no pair."""
+    pairs = []
+    for name, addr in email.utils.getaddresses([decode_header(v) for v in values if v]):
+        addr = addr.strip().strip("<>").lower()
+        if "@" in addr and " " not in addr and len(addr) <= 254:
+            pairs.append((name.strip(), addr))
+    return pairs
+
+
+def parse_date(value: str | None) -> datetime | None:
+    """The Date header as aware UTC, or None when missing or absurd."""
+    if not value:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(decode_header(value))
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if parsed is None:
+        return None
+    if parsed.tzinfo is None:  # "-0000": UTC by RFC 5322 §3.3
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    try:
+        parsed = parsed.astimezone(timezone.utc)
+    except (OverflowError, ValueError):
+        return None
+    if not 1990 <= parsed.year <= 2100:
+        return None
+    return parsed
+
+
+_MSGID = re.compile(r"<[^<>\s]{1,500}>")
+
+
+def parse_ids(value: str | None) -> tuple[str, ...]:
+    """Message-IDs in a References / In-Reply-To header, in order, without duplicates."""
+    if not value:
+        return ()
+    found = _MSGID.findall(decode_header(value))
+    return tuple(dict.fromkeys(m.lower() for m in found))[-50:]
+
+
+def is_automated(headers: EmailMessage, from_addr: str) -> bool:
+    """Mailing lists, bulk mail, auto-replies and robots are never clients (SPEC)."""
+    if headers.get("List-Id") or headers.get("List-Unsubscribe"):
+        return True
+    if decode_header(headers.get("Precedence")).lower() in ("bulk", "list", "junk", "auto_reply"):
+        return True
+    auto = decode_header(headers.get("Auto-Submitted")).lower()
+    if auto and auto != "no":
+        return True
+    if headers.get("X-Autoreply") or "oof" in decode_header(headers.get("X-Auto-Response-Suppress")).lower():
+        return True
+    local = from_addr.split("@", 1)[0]
+    return bool(re.fullmatch(r"(no[-_.]?reply|do[-_.]?not[-_.]?reply|mailer[-_.]daemon|postmaster|"
+                             r"bounces?|notifications?|notify|newsletter|automated|auto[-_.]?confirm)"
+                             r"([-+._].*)?", local))
+
+
+def html_to_text(html: str) -> str:
+    """Readable text of an HTML body (scripts and styles dropped)."""
+    html = re.sub(r"(?is)<(script|style|head)\b.*?</\1\s*>", " ", html)
+    try:
+        text = _html.handle(html)
+    except Exception:  # html2text can choke on pathological markup; fall back to tag stripping
+        text = re.sub(r"<[^>]*>", " ", html)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def decode_transfer(data: bytes, encoding: str | None) -> bytes:
+    """Undo a Content-Transfer-Encoding; broken base64 or QP decodes as far as it can."""
+    encoding = (encoding or "").strip().lower()
+    if encoding == "base64":
+        cleaned = re.sub(rb"[^A-Za-z0-9+/]", b"", data)
+        cleaned = cleaned[: len(cleaned) - len(cleaned) % 4]
+        try:
+            return base64.b64decode(cleaned)
+        except (binascii.Error, ValueError):
+            return b""
+    if encoding == "quoted-printable":
+        return quopri.decodestring(data)
+    return data
+
+
+def _cap(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+    return text[:MAX_TEXT_CHARS]
+
+
+def synthetic_id(from_addr: str, date: datetime | None, subject: str, text: str) -> str:
+    """A stable Message-ID for mail that has none, so re-syncs de-duplicate it."""
+    key = "\0".join((from_addr, date.isoformat() if date else "", subject, text[:2000]))
+    return f"<{hashlib.sha1(key.encode('utf-8', 'replace')).hexdigest()}@clientwatch.invalid>"
+
+
+def build_message(headers: EmailMessage, text: str, internaldate: datetime | None,
+                  folder: str = "", uid: int | None = None) -> Message:
+    """A ``Message`` from parsed header fields and decoded body text."""
+    senders = parse_addresses(headers.get_all("From") or [])
+    from_name, from_addr = senders[0] if senders else ("", "")
+    date = parse_date(headers.get("Date"))
+    if date is None and internaldate is not None:
+        date = internaldate if internaldate.tzinfo else internaldate.replace(tzinfo=timezone.utc)
+        date = date.astimezone(timezone.utc)
+    if date is None:
+        raise ParseError("no usable Date header and no INTERNALDATE")
+    subject = decode_header(headers.get("Subject"))[:500]
+    text = _cap(text)
+    ids = parse_ids(headers.get("Message-ID"))
+    message_id = ids[0] if ids else synthetic_id(from_addr, date, subject, text)
+    return Message(
+        message_id=message_id, date=date, from_addr=from_addr, from_name=from_name[:200],
+        to=tuple(a for _, a in parse_addresses(headers.get_all("To") or []))[:100],
+        cc=tuple(a for _, a in parse_addresses(headers.get_all("Cc") or []))[:100],
+        subject=subject, in_reply_to=parse_ids(headers.get("In-Reply-To"))[:5],
+        references=parse_ids(headers.get("References")),
+        text=text, automated=is_automated(headers, from_addr), folder=folder, uid=uid)
+
+
+def _walk_text(msg: EmailMessage, depth: int = 0) -> tuple[str, str] | None:
+    """The first text/plain part (else text/html) that is not an attachment: (kind, text)."""
+    if depth > 60:
+        return None
+    if msg.is_multipart():
+        payload = msg.get_payload()
+        html = None
+        for part in payload if isinstance(payload, list) else []:
+            found = _walk_text(part, depth + 1)
+            if found and found[0] == "plain":
+                return found
+            html = html or found
+        return html
+    ctype = msg.get_content_type()
+    if ctype not in ("text/plain", "text/html") or "attachment" in str(msg.get("Content-Disposition", "")).lower():
+        return None
+    raw = msg.get_payload(decode=False)
+    if isinstance(raw, str):
+        raw = raw.encode("ascii", "surrogateescape") if raw.isascii() else raw.encode("utf-8", "surrogateescape")
+    data = decode_transfer(raw or b"", msg.get("Content-Transfer-Encoding"))
+    charset = msg.get_param("charset")
+    text = decode_bytes(data, charset if isinstance(charset, str) else None)
+    if ctype == "text/html":
+        return ("html", html_to_text(text[: MAX_TEXT_CHARS * 4]))
+    return ("plain", text)
+
+
+def parse_raw(raw: bytes, internaldate: datetime | None = None, folder: str = "",
+              uid: int | None = None) -> Message:
+    """Parse one whole RFC 5322 message."""
+    if not raw or not raw.strip():
+        raise ParseError("empty message")
+    try:
+        msg = email.message_from_bytes(raw)
+        found = _walk_text(msg)
+        return build_message(msg, found[1] if found else "", internaldate, folder, uid)
+    except ParseError:
+        raise
+    except (ValueError, TypeError, LookupError, AttributeError, IndexError, RecursionError) as e:
+        raise ParseError(f"unparseable message: {type(e).__name__}") from e
+
+
+def parse_headers(data: bytes) -> EmailMessage:
+    """Parse a block of header fields (as fetched with BODY.PEEK[HEADER.FIELDS ...])."""
+    return email.message_from_bytes(data or b"", _class=EmailMessage)
+
+
+def parse_fetched(header_bytes: bytes, text_bytes: bytes | None, part: "TextPart | None",
+                  internaldate: datetime | None, folder: str, uid: int) -> Message:
+    """Build a ``Message`` from an IMAP FETCH of header fields and the chosen text part."""
+    try:
+        headers = parse_headers(header_bytes)
+        text = ""
+        if part is not None and text_bytes:
+            decoded = decode_bytes(decode_transfer(text_bytes, part.encoding), part.charset)
+            text = html_to_text(decoded) if part.subtype == "html" else decoded
+        return build_message(headers, text, internaldate, folder, uid)
+    except ParseError:
+        raise
+    except (ValueError, TypeError, LookupError, AttributeError, IndexError, RecursionError) as e:
+        raise ParseError(f"unparseable message: {type(e).__name__}") from e
+
+
+class TextPart:
+    """The body part IMAP sync downloads for one message: its number and how to decode it."""
+
+    __slots__ = ("section", "subtype", "encoding", "charset", "size")
+
+    def __init__(self, section: str, subtype: str, encoding: str, charset: str | None, size: int) -> None:
+        self.section, self.subtype, self.encoding, self.charset, self.size = section, subtype, encoding, charset, size
+
+
+def _s(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("ascii", "replace")
+    return str(value) if value is not None else ""
+
+
+def choose_text_part(structure: Any) -> TextPart | None:
+    """Pick the text part to download from an IMAP BODYSTRUCTURE (RFC 3501 §7.4.2).
+
+    Plain text wins over HTML; parts marked as attachments and anything that is not text
+    are skipped, so a large attachment is never downloaded.
+    """
+    best: dict[str, TextPart] = {}
+
+    def walk(node: Any, section: str, depth: int) -> None:
+        if depth > 60 or not isinstance(node, (tuple, list)) or not node:
+            return
+        if isinstance(node[0], (tuple, list)):
+            # multipart: imapclient gives ([part, part, ...], subtype, ...); the raw
+            # RFC 3501 form is (part, part, ..., subtype, ...)
+            if isinstance(node[0], list):
+                children = node[0]
+            else:
+                children = list(itertools.takewhile(lambda c: isinstance(c, (tuple, list)), node))
+            for index, child in enumerate(children, start=1):
+                walk(child, f"{section}.{index}" if section else str(index), depth + 1)
+            return
+        if len(node) < 7:
+            return
+        maintype, subtype = _s(node[0]).lower(), _s(node[1]).lower()
+        if maintype != "text" or subtype not in ("plain", "html"):
+            return
+        if _is_attachment(node):
+            return
+        params = node[2] if isinstance(node[2], (tuple, list)) else ()
+        charset = None
+        for k, v in zip(params[::2], params[1::2]):
+            if _s(k).lower() == "charset":
+                charset = _s(v)
+        try:
+            size = int(node[6])
+        except (TypeError, ValueError):
+            size = 0
+        best.setdefault(subtype, TextPart(section or "1", subtype, _s(node[5]).lower(), charset, size))
+
+    walk(structure, "", 0)
+    return best.get("plain") or best.get("html")
+
+
+def _is_attachment(node: Any) -> bool:
+    # single-part text: extension data after md5 (index 7 for text: lines at 7, md5 8, disposition 9)
+    for item in node[7:]:
+        if isinstance(item, (tuple, list)) and item and isinstance(item[0], (bytes, str)) \
+                and _s(item[0]).lower() == "attachment":
+            return True
+    return False

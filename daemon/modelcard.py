@@ -1,0 +1,55 @@
+"""Write the figures `clientwatch train` printed into the model card, between markers."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+from .training import format_metrics
+
+START, END = "<!-- figures:start -->", "<!-- figures:end -->"
+
+
+def render(meta: dict[str, Any]) -> str:
+    held, cv = meta["held_out"], meta["cross_validation"]
+    lines = [f"Trained {meta['trained_at']} with scikit-learn {meta['sklearn_version']}, seed {meta['seed']}, "
+             f"on {meta['corpus_size']} messages (corpus sha256 `{meta['corpus_sha256'][:16]}`) "
+             f"in {meta['training_seconds']} s. Abusive threshold: {meta['abusive_threshold']}.", "",
+             "### Held-out split (grouped by scenario)", "", "```", format_metrics(held["overall"]), "```", "",
+             "| language | n | macro-F1 | abusive F1 | controlling F1 | stalling F1 | neutral F1 |",
+             "|---|---|---|---|---|---|---|"]
+    for lang, m in held["per_language"].items():
+        f1 = {l: v["f1"] for l, v in m["per_class"].items()}
+        lines.append(f"| {lang} | {m['n']} | {m['macro_f1']:.3f} | " + " | ".join(
+            f"{f1.get(l, 0):.3f}" for l in ("abusive", "controlling", "stalling", "neutral")) + " |")
+    dup = held["near_duplicates"]
+    lines += ["", f"Near-duplicates between train and test (character-trigram cosine ≥ {dup['cutoff']}): "
+                  f"{dup['count']} of {dup['of']} (max {dup['max_cosine']}, median {dup['median_cosine']}).", ""]
+    base = held.get("profanity_check")
+    if base:
+        en = held.get("profanity_check_en") or {}
+        abusive = held["overall"]["per_class"].get("abusive", {})
+        lines += ["### Beside alt-profanity-check (abusive vs rest, same held-out split)", "",
+                  "| model | precision | recall | F1 |", "|---|---|---|---|",
+                  f"| clientwatch | {abusive.get('precision', 0):.3f} | {abusive.get('recall', 0):.3f} | {abusive.get('f1', 0):.3f} |",
+                  f"| alt-profanity-check (all languages) | {base['precision']:.3f} | {base['recall']:.3f} | {base['f1']:.3f} |",
+                  f"| alt-profanity-check (English only) | {en.get('precision', 0):.3f} | {en.get('recall', 0):.3f} | {en.get('f1', 0):.3f} |", ""]
+    lines += ["### Grouped 5-fold cross-validation", "",
+              f"macro-F1 {cv['macro_f1_mean']:.3f} ± {cv['macro_f1_std']:.3f} (folds: "
+              f"{', '.join(f'{s:.3f}' for s in cv['macro_f1_per_fold'])}); abusive recall {cv['abusive_recall_mean']:.3f}.", ""]
+    if meta.get("ablation"):
+        lines += ["### Ablation: public data sets added to the training folds", "",
+                  "| training data | rows added | CV macro-F1 | abusive recall |", "|---|---|---|---|"]
+        for name, v in meta["ablation"].items():
+            lines.append(f"| {name} | {v.get('rows', 0)} | {v['macro_f1_mean']:.3f} | {v['abusive_recall_mean']:.3f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def update_card(path: Path, meta: dict[str, Any]) -> None:
+    text = path.read_text(encoding="utf-8")
+    if START not in text or END not in text:
+        raise InputError(f"{path}: no {START} … {END} markers to write the figures between")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    path.write_text(f"{head}{START}\n{render(meta)}\n{END}{tail}", encoding="utf-8")
