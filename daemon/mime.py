@@ -68,6 +68,13 @@ def codec_for(charset: str | None) -> str:
 def decode_bytes(data: bytes, charset: str | None) -> str:
     """Decode ``data`` by its declared charset; undecodable bytes never raise."""
     codec = codec_for(charset)
+    if codec == "cp1252" and not data.isascii():
+        # "us-ascii" and "iso-8859-1" labels on 8-bit text very often hide UTF-8; strict UTF-8
+        # decoding almost never succeeds by accident, so try it first
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
     try:
         return data.decode(codec)
     except UnicodeDecodeError:
@@ -235,15 +242,29 @@ def _walk_text(msg: EmailMessage, depth: int = 0) -> tuple[str, str] | None:
     ctype = msg.get_content_type()
     if ctype not in ("text/plain", "text/html") or "attachment" in str(msg.get("Content-Disposition", "")).lower():
         return None
-    raw = msg.get_payload(decode=False)
-    if isinstance(raw, str):
-        raw = raw.encode("ascii", "surrogateescape") if raw.isascii() else raw.encode("utf-8", "surrogateescape")
-    data = decode_transfer(raw or b"", msg.get("Content-Transfer-Encoding"))
+    encoding = str(msg.get("Content-Transfer-Encoding", "")).strip().lower()
+    if encoding in ("base64", "quoted-printable"):
+        # decoded here, not by the email package, so broken encodings decode as far as they can
+        payload = msg.get_payload(decode=False)
+        if isinstance(payload, str):
+            payload = payload.encode("ascii", "surrogateescape") if _ascii_or_escaped(payload) else payload.encode("utf-8", "replace")
+        data = decode_transfer(payload or b"", encoding)
+    else:
+        # 7bit/8bit/binary: the original bytes, to be decoded by the declared charset below
+        data = msg.get_payload(decode=True) or b""
     charset = msg.get_param("charset")
     text = decode_bytes(data, charset if isinstance(charset, str) else None)
     if ctype == "text/html":
         return ("html", html_to_text(text[: MAX_TEXT_CHARS * 4]))
     return ("plain", text)
+
+
+def _ascii_or_escaped(text: str) -> bool:
+    try:
+        text.encode("ascii", "surrogateescape")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def parse_raw(raw: bytes, internaldate: datetime | None = None, folder: str = "",
