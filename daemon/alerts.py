@@ -7,8 +7,10 @@ backoff; a permanent refusal (5xx) is logged and kept visible as ``failed``.
 """
 from __future__ import annotations
 
+from email.policy import SMTP as SMTP_POLICY
 import logging
 import random
+import re
 import smtplib
 import socket
 import ssl
@@ -20,7 +22,7 @@ from typing import Sequence
 from .analysis import ClientReport, analyze
 from .compose import Section, build_email, render_section
 from .config import AlertsConfig, Config
-from .errors import AuthError, SmtpError
+from .errors import AuthError, MailError, SmtpError
 from .flags import Flag
 from .records import Message
 from .store import AlertStore, Store
@@ -28,6 +30,19 @@ from .store import AlertStore, Store
 log = logging.getLogger(__name__)
 RETRY_BASE = 30.0
 RETRY_CAP = 3600.0
+DIGEST_LAST_RUN = "digest_last_run"  # store meta key: when a digest was last queued
+CLAIM_SECONDS = 300.0  # how long a flush owns the rows it is sending
+_BARE_EOL = re.compile(rb"\r?\n")
+
+
+def wire_bytes(payload: bytes) -> bytes:
+    """The payload with CRLF line ends, as SMTP requires (RFC 5321 §2.3.8).
+
+    smtplib fixes line ends only for ``str`` messages; bytes go out as they are, and a
+    payload with bare LF reaches the server as one huge line ("500 Line too long").
+    Rows queued by older versions were stored with LF, so this is applied on sending too.
+    """
+    return _BARE_EOL.sub(b"\r\n", payload)
 
 
 def retry_delay(attempts: int, rng: random.Random | None = None) -> float:
@@ -83,16 +98,29 @@ def check_smtp(cfg: AlertsConfig) -> None:
 def send_one(server: smtplib.SMTP, cfg: AlertsConfig, payload: bytes) -> None:
     """Send one queued message; ``SmtpError(permanent=…)`` on refusal."""
     try:
-        refused = server.sendmail(cfg.sender, list(cfg.to), payload)
+        refused = server.sendmail(cfg.sender, list(cfg.to), wire_bytes(payload))
     except smtplib.SMTPRecipientsRefused as e:
         codes = [code for code, _ in e.recipients.values()]
         raise SmtpError(f"all recipients refused: {codes}", permanent=all(c >= 500 for c in codes)) from e
     except smtplib.SMTPResponseException as e:
-        raise SmtpError(f"server answered {e.smtp_code}", permanent=e.smtp_code >= 500) from e
+        raise SmtpError(f"server answered {e.smtp_code} {_reply_text(e.smtp_error)}",
+                        permanent=e.smtp_code >= 500) from e
     except (OSError, smtplib.SMTPException) as e:
         raise SmtpError(f"connection failed: {e}") from e
     if refused:
         log.warning("alert accepted for some recipients only; refused: %s", ", ".join(refused))
+
+
+def _reply_text(text: bytes | str) -> str:
+    """The server's reply text, one line and short enough for a log line and the store."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return " ".join(str(text).split())[:200]
+
+
+def _connection_lost(error: SmtpError) -> bool:
+    """True when the session is gone (no point trying the next alert on it)."""
+    return isinstance(error.__cause__, (OSError, smtplib.SMTPServerDisconnected))
 
 
 class Notifier:
@@ -149,8 +177,13 @@ class Notifier:
         return queued
 
     def queue_digest(self, store: Store, force: bool = False, now: datetime | None = None) -> int:
-        """Queue one digest with every flag waiting for it; returns 1 if queued, else 0."""
+        """Queue one digest with every flag waiting for it; returns 1 if queued, else 0.
+
+        The run is recorded (``digest_last_run``) even when nothing was pending, so the
+        service knows whether a scheduled digest was missed while it was not running.
+        """
         alerts = AlertStore(store)
+        store.set_meta(DIGEST_LAST_RUN, str((now or datetime.now(timezone.utc)).timestamp()))
         pending = alerts.pending_digest()
         if not pending:
             return 0
@@ -177,36 +210,47 @@ class Notifier:
                  client: str, intro: str | None = None) -> None:
         intro = intro or "clientwatch raised a flag on one of your clients."
         email = build_email(self.cfg.sender, self.cfg.to, subject, sections, intro)
-        alerts.enqueue(db, email["Message-ID"], kind, client, email.as_bytes())  # type: ignore[arg-type]
+        payload = email.as_bytes(policy=SMTP_POLICY)  # CRLF line ends, ready for the wire
+        alerts.enqueue(db, email["Message-ID"], kind, client, payload)  # type: ignore[arg-type]
 
     # --- delivering ------------------------------------------------------------------------------
     def flush(self, store: Store, now: float | None = None) -> int:
-        """Send every due alert; stop at the first connection failure. Returns how many were accepted."""
+        """Send every due alert; stop at the first connection failure. Returns how many were accepted.
+
+        The due rows are claimed first (their next attempt moved ``CLAIM_SECONDS`` ahead in
+        one transaction), so a `clientwatch digest` or `run --once` started while the
+        service is flushing never sends the same alert a second time; if this process dies
+        mid-send, the claim expires and the alert is retried.
+        """
         alerts = AlertStore(store)
-        due = alerts.due(now or time.time())
+        due = alerts.claim_due(now if now is not None else time.time(), time.time() + CLAIM_SECONDS)
         if not due:
             return 0
         try:
             server = smtp_connect(self.cfg)
-        except SmtpError as e:
+        except MailError as e:  # SmtpError, or AuthError when the login is refused
             log.warning("alerts stay queued (%d): %s", len(due), e)
             for row in due:
                 alerts.mark_failed(row["id"], str(e), time.time() + retry_delay(row["attempts"] + 1))
             return 0
         sent = 0
         try:
-            for row in due:
+            for n, row in enumerate(due):
                 try:
                     send_one(server, self.cfg, row["payload"])
                 except SmtpError as e:
                     if e.permanent:
-                        log.error("alert %s to %s refused permanently (%s); kept as failed in the store",
-                                  row["kind"], ", ".join(self.cfg.to), e)
+                        log.error("alert %s for %s to %s refused permanently (%s); kept as failed in the store, "
+                                  "see `clientwatch report`", row["kind"], row["client"], ", ".join(self.cfg.to), e)
                         alerts.mark_failed(row["id"], str(e), None)
                         continue
-                    log.warning("alert %s stays queued: %s", row["kind"], e)
-                    alerts.mark_failed(row["id"], str(e), time.time() + retry_delay(row["attempts"] + 1))
-                    if "connection" in str(e):
+                    delay = retry_delay(row["attempts"] + 1)
+                    log.warning("alert %s for %s stays queued, retry in %.0f s: %s", row["kind"], row["client"],
+                                delay, e)
+                    alerts.mark_failed(row["id"], str(e), time.time() + delay)
+                    if _connection_lost(e):
+                        # the rest were not tried: release their claim so the next flush retries them
+                        alerts.release([r["id"] for r in due[n + 1:]])
                         break
                     continue
                 alerts.mark_sent(row["id"])

@@ -263,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = args.func(args)
     except ClientwatchError as e:
-        log.error("%s", e)
+        sys.stderr.write(f"clientwatch: error: {e}\n")
         code = e.exit_code
     except KeyboardInterrupt:
         code = 130

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import html
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime
 from typing import Sequence
 
 from .analysis import ClientReport
@@ -72,11 +73,18 @@ class Quote:
     date: datetime
     subject: str
     text: str
+    mine: bool = False  # my own message (an unanswered one), not the client's words
 
 
-def quotes_for(flag: Flag, messages: dict[str, Message], limit: int = 3, chars: int = 240) -> list[Quote]:
-    """Up to ``limit`` short quotes of the flag's evidence, the client's own words first."""
-    out = []
+def quotes_for(flag: Flag, messages: dict[str, Message], limit: int = 3, chars: int = 240,
+               client_addresses: Sequence[str] = ()) -> list[Quote]:
+    """Up to ``limit`` short quotes of the flag's evidence, the client's own words first.
+
+    Evidence can include my own messages (the first of an unanswered run); they are quoted
+    only after the client's, and marked as mine.
+    """
+    clients = {a.lower() for a in client_addresses}
+    found: list[Quote] = []
     for mid in flag.evidence:
         msg = messages.get(mid)
         if msg is None or not msg.text.strip():
@@ -84,16 +92,33 @@ def quotes_for(flag: Flag, messages: dict[str, Message], limit: int = 3, chars: 
         body = " ".join(client_text("", msg.text).split())
         if not body:
             continue
-        out.append(Quote(msg.date, header_safe(msg.subject, 100), body if len(body) <= chars else body[: chars - 1] + "…"))
-        if len(out) == limit:
-            break
-    return out
+        mine = bool(clients) and msg.from_addr.lower() not in clients
+        found.append(Quote(msg.date, header_safe(msg.subject, 100),
+                           body if len(body) <= chars else body[: chars - 1] + "…", mine))
+    found.sort(key=lambda q: q.mine)  # stable: the evidence order is kept within each group
+    return found[:limit]
+
+
+# words that say a stalling client is stalling on money rather than on a decision or feedback
+_PAYMENT_WORDS = re.compile(
+    r"(?i)\b(pay|paid|paying|payment|invoice|invoices|fee|fees|price|balance|settle|discount|quote[ds]?|"
+    r"rechnung|zahl|zahlung|bezahl|faktur|račun|platit|platiti|plaćanje|uplat|płat|zapłac|faktura|"
+    r"paiement|facture|pago|factura)")
 
 
 def next_step_key(flag: Flag, quotes_text: str = "") -> str:
+    """Which suggested next step fits the flag: abuse, control, payment or silence.
+
+    Stalling on tone is about payment when the quoted words mention money (or when there is
+    nothing to read); stalling only by latency or unanswered mail is silence.
+    """
     if flag.kind != "stalling":
         return flag.kind
-    return "stalling:payment" if "tone" in flag.reasons else "stalling:silence"
+    if "tone" not in flag.reasons:
+        return "stalling:silence"
+    if quotes_text.strip() and not _PAYMENT_WORDS.search(quotes_text):
+        return "stalling:silence"
+    return "stalling:payment"
 
 
 def figures(report: ClientReport) -> list[tuple[str, str]]:
@@ -126,8 +151,8 @@ def render_section(report: ClientReport, flag: Flag, messages: dict[str, Message
                    tz: object, headline: str | None = None) -> Section:
     client = header_safe(report.metrics.name, 80)
     title = headline or f"{client}: {flag.kind} ({', '.join(flag.reasons)})"
-    quotes = quotes_for(flag, messages)
-    step_title, step_why, draft = NEXT_STEPS[next_step_key(flag)]
+    quotes = quotes_for(flag, messages, client_addresses=report.metrics.addresses)
+    step_title, step_why, draft = NEXT_STEPS[next_step_key(flag, " ".join(q.text for q in quotes if not q.mine))]
     draft = draft.format(first=_first_name(report, names))
     facts = figures(report)
     local = lambda d: d.astimezone(tz).strftime("%a %d %b %Y %H:%M")  # type: ignore[arg-type]  # noqa: E731
@@ -137,14 +162,16 @@ def render_section(report: ClientReport, flag: Flag, messages: dict[str, Message
     text += [f"{k}: {v}" for k, v in facts]
     if quotes:
         text += ["", "Evidence:"]
-        text += [f"  {local(q.date)} — \"{q.subject}\"\n    “{q.text}”" for q in quotes]
+        text += [f"  {local(q.date)} — \"{q.subject}\"{' (you wrote; no answer)' if q.mine else ''}\n    “{q.text}”"
+                 for q in quotes]
     text += ["", f"Suggested next step: {step_title}", step_why, "", "A draft you can adapt:", "",
              *("  " + line for line in draft.splitlines())]
     e = html.escape
     rows = "".join(f"<tr><td style=\"padding:2px 8px 2px 0;color:#555\">{e(k)}</td><td>{e(v)}</td></tr>" for k, v in facts)
     quote_html = "".join(
         f"<blockquote style=\"margin:8px 0;padding:6px 10px;border-left:3px solid #c33;background:#fafafa\">"
-        f"<div style=\"color:#666;font-size:13px\">{e(local(q.date))} — {e(q.subject)}</div>{e(q.text)}</blockquote>"
+        f"<div style=\"color:#666;font-size:13px\">{e(local(q.date))} — {e(q.subject)}"
+        f"{' (you wrote; no answer)' if q.mine else ''}</div>{e(q.text)}</blockquote>"
         for q in quotes)
     html_part = (
         f"<h2 style=\"font-size:18px;margin:16px 0 4px\">{e(title)}</h2>"
@@ -166,7 +193,8 @@ def build_email(sender: str, to: Sequence[str], subject: str, sections: Sequence
     msg["To"] = ", ".join(to)
     msg["Subject"] = header_safe(subject, 150)
     msg["Date"] = format_datetime(now or datetime.now(timezone.utc))
-    msg["Message-ID"] = make_msgid("clientwatch", domain=sender.rsplit("@", 1)[-1])
+    # short enough not to be folded (some tools mishandle a folded Message-ID), unique by uuid4
+    msg["Message-ID"] = f"<{uuid.uuid4().hex[:20]}.cw@{sender.rsplit('@', 1)[-1]}>"
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Auto-Response-Suppress"] = "All"
     msg["X-Clientwatch"] = "alert"

@@ -44,7 +44,9 @@ def evaluate(m: ClientMetrics, t: Thresholds) -> list[Flag]:
     if m.latency.samples and m.latency.samples >= t.latency_min_samples and m.latency.median is not None \
             and m.latency.median >= t.latency_median_days * 24:
         reasons.append("latency")
-        evidence += [mid for _, mid in m.latency_evidence]
+        # the slow replies are what triggered it (at least half the samples, since the median is slow)
+        slow = t.latency_median_days * 24
+        evidence += [mid for hours, mid in m.latency_evidence if hours >= slow]
     if m.unanswered and m.unanswered >= t.unanswered_min:
         reasons.append("unanswered")
         evidence += m.unanswered_evidence

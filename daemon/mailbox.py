@@ -124,7 +124,8 @@ class Syncer:
         sent: str | None
         if self.cfg.sent_folder.lower() == "auto":
             try:
-                sent = client.find_special_folder(imapclient.SENT)
+                # imapclient exports SENT from imapclient.imapclient only, not the package
+                sent = client.find_special_folder(imapclient.imapclient.SENT)
             except IMAPClientError:
                 sent = None
             if sent is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Sequence
 
 from .config import MeConfig, Thresholds
@@ -61,7 +61,10 @@ def business_seconds(start: datetime, end: datetime, me: MeConfig) -> float:
         if day.weekday() in me.working_days:
             # in UTC, so a DST change inside the window is counted in real elapsed time
             open_ = datetime.combine(day, me.work_start, tz).astimezone(timezone.utc)
-            close = datetime.combine(day, me.work_end, tz).astimezone(timezone.utc)
+            if me.work_end == time.max:  # "…-24:00" means up to midnight, not one microsecond before it
+                close = datetime.combine(day + timedelta(days=1), time(0), tz).astimezone(timezone.utc)
+            else:
+                close = datetime.combine(day, me.work_end, tz).astimezone(timezone.utc)
             lo, hi = max(start, open_), min(end, close)
             if hi > lo:
                 total += (hi - lo).total_seconds()

@@ -170,7 +170,8 @@ def generate(now: datetime | None = None, seed: int = 7) -> SampleMailbox:
         last_client: datetime | None = None
         last_role = None
         for n, (role, gap, tone) in enumerate(steps):
-            t = t + timedelta(hours=gap) if n else t
+            # whole seconds: the Date header cannot carry more, and the ground truth must be what is written
+            t = (t + timedelta(hours=gap)).replace(microsecond=0) if n else t
             subj = subject if n == 0 else _reply_prefix(lang) + subject
             if role == "me":
                 t = work_time(t)

@@ -291,6 +291,20 @@ class AlertStore:
         return list(self.db.execute("SELECT id, message_id, kind, client, payload, attempts FROM outbox "
                                     "WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY id", (now,)))
 
+    def claim_due(self, now: float, until: float) -> list[sqlite3.Row]:
+        """The alerts due at ``now``, claimed until ``until`` in one transaction (see ``Notifier.flush``)."""
+        with self.store.transaction() as db:
+            rows = list(db.execute("SELECT id, message_id, kind, client, payload, attempts FROM outbox "
+                                   "WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY id", (now,)))
+            db.executemany("UPDATE outbox SET next_attempt_at = ? WHERE id = ?", [(until, r["id"]) for r in rows])
+        return rows
+
+    def release(self, ids: Iterable[int]) -> None:
+        """Give claimed alerts back untried: due again at once."""
+        with self.store.transaction() as db:
+            db.executemany("UPDATE outbox SET next_attempt_at = ? WHERE id = ? AND status = 'pending'",
+                           [(time.time(), i) for i in ids])
+
     def mark_sent(self, outbox_id: int) -> None:
         with self.store.transaction() as db:
             db.execute("UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, last_error = NULL "
@@ -307,6 +321,9 @@ class AlertStore:
 
     def outbox_counts(self) -> dict[str, int]:
         return {r[0]: r[1] for r in self.db.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status")}
+
+    def pending_count(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM outbox WHERE status = 'pending'").fetchone()[0]
 
     def failed(self) -> list[sqlite3.Row]:
         return list(self.db.execute("SELECT message_id, kind, client, attempts, last_error FROM outbox "

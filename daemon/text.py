@@ -29,12 +29,17 @@ _QUOTE_HEADER = re.compile(
       | _{5,}\s*$
       | (?:From|Von|De|Od|Van|보낸\ 사람|발신|Från|Fra)\s*:\s*.+$
     )""", re.IGNORECASE | re.VERBOSE)
+# the same, over a whole text; the lookahead skips lines with no colon or rule at C speed
+_QUOTE_HEADER_LINE = re.compile(r"^(?=[^\n]*(?::|：|--|__))" + _QUOTE_HEADER.pattern[1:],
+                                _QUOTE_HEADER.flags | re.MULTILINE)
+_FROM_PROSE = re.compile(r"^\s*(?:From|Von|De|Od|Van|Från|Fra)\s*:", re.IGNORECASE)
 _OUTLOOK_NEXT = re.compile(r"^\s*(?:Sent|Gesendet|Enviado|Poslano|Date|Datum|Fecha|To|An|Para|Za|Subject|Betreff|Asunto|"
                            r"Predmet|Cc|보낸\ 날짜|받는\ 사람|제목)\s*:", re.IGNORECASE | re.VERBOSE)
 _SIGNATURE = re.compile(
     r"^\s*(?:--\s*|__+|Sent from my \w+.*|Sent from (?:Outlook|Mail|Yahoo Mail|Gmail).*|Get Outlook for \w+.*|"
     r"Von meinem \w+ gesendet|Gesendet von meinem \w+.*|Enviado desde mi \w+.*|Poslano s mog \w+.*|"
     r"Poslano sa mog \w+.*|iPhone에서 보냄|Sent via .*)\s*$", re.IGNORECASE)
+_SIGNATURE_LINE = re.compile(_SIGNATURE.pattern, _SIGNATURE.flags | re.MULTILINE)
 _TAGS = re.compile(r"<[^>\n]{0,300}>")
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
@@ -57,29 +62,30 @@ def strip_quotes(body: str) -> str:
     attribution we do not know ("… 10:12 … <x@y>:"), which keeps classification fast.
     """
     text = body.replace("\r\n", "\n").replace("\r", "\n")
-    lines = text.split("\n")
-    kept: list[str] = []
     cut = False
-    for i, line in enumerate(lines):
-        if _QUOTE_HEADER.match(line):
-            # "From: x" alone is ordinary prose unless an Outlook block follows it
-            if re.match(r"^\s*(?:From|Von|De|Od|Van|Från|Fra)\s*:", line, re.IGNORECASE) and not any(
-                    _OUTLOOK_NEXT.match(n) for n in lines[i + 1:i + 4]):
-                kept.append(line)
+    # the first line that introduces a quoted or forwarded block ends the client's text
+    for match in _QUOTE_HEADER_LINE.finditer(text):
+        line = match.group(0)
+        if _FROM_PROSE.match(line) and not any(
+                _OUTLOOK_NEXT.match(n) for n in text[match.end():match.end() + 400].split("\n")[1:4]):
+            continue  # "From: x" alone is ordinary prose unless an Outlook block follows it
+        text = text[:match.start()]
+        cut = True
+        break
+    if ">" in text:
+        kept: list[str] = []
+        for line in text.split("\n"):
+            if line.lstrip().startswith(">"):
+                if not cut:
+                    # the attribution line just above the first quoted line is not the client's
+                    while kept and not kept[-1].strip():
+                        kept.pop()
+                    if kept and kept[-1].rstrip().endswith(":") and len(kept[-1]) < 200:
+                        kept.pop()
+                cut = True
                 continue
-            cut = True
-            break
-        if line.lstrip().startswith(">"):
-            if not cut:
-                # the attribution line just above the first quoted line is not the client's
-                while kept and not kept[-1].strip():
-                    kept.pop()
-                if kept and kept[-1].rstrip().endswith(":") and len(kept[-1]) < 200:
-                    kept.pop()
-            cut = True
-            continue
-        kept.append(line)
-    text = "\n".join(kept)
+            kept.append(line)
+        text = "\n".join(kept)
     if not cut and _SUSPECT.search(text):
         try:
             reply = _parser().parse_reply(text=text)
@@ -91,11 +97,10 @@ def strip_quotes(body: str) -> str:
 
 
 def strip_signature(text: str) -> str:
-    """Cut at a signature delimiter or a "Sent from my phone" line."""
-    lines = text.split("\n")
-    for i, line in enumerate(lines):
-        if i > 0 and _SIGNATURE.match(line):
-            return "\n".join(lines[:i])
+    """Cut at a signature delimiter or a "Sent from my phone" line (never the first line)."""
+    for match in _SIGNATURE_LINE.finditer(text):
+        if match.start() > 0:
+            return text[:match.start()]
     return text
 
 
@@ -105,8 +110,11 @@ def clean(text: str) -> str:
         text = _TAGS.sub(" ", text)
     if "&" in text:
         text = html.unescape(text)
-    text = _URL.sub(" ", text)
-    text = _EMAIL.sub(" ", text)
+    lowered = text.lower()
+    if "http" in lowered or "www." in lowered:
+        text = _URL.sub(" ", text)
+    if "@" in text:
+        text = _EMAIL.sub(" ", text)
     text = _SPACES.sub(" ", text)
     return re.sub(r"\n\s*\n+", "\n", text).strip()
 

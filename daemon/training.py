@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from .errors import InputError
+from .features import FastTfidfVectorizer
 from .text import client_text
 from .tone import LABELS, MODELS_DIR, ToneModel
 
@@ -139,14 +140,13 @@ def build_pipeline(seed: int = SEED) -> Any:
     """Word 1-2-grams + character 2-5-grams (robust to typos and to any script), a linear SVM,
     and sigmoid calibration for probabilities."""
     from sklearn.calibration import CalibratedClassifierCV
-    from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.pipeline import FeatureUnion, Pipeline
     from sklearn.svm import LinearSVC
 
     features = FeatureUnion([
-        ("word", TfidfVectorizer(analyzer="word", ngram_range=(1, 2), min_df=2, max_df=0.5, sublinear_tf=True,
+        ("word", FastTfidfVectorizer(analyzer="word", ngram_range=(1, 2), min_df=2, max_df=0.5, sublinear_tf=True,
                                  token_pattern=r"(?u)\b\w+\b", max_features=120000, dtype=np.float32)),
-        ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True,
+        ("char", FastTfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True,
                                  max_features=250000, dtype=np.float32)),
     ])
     svm = LinearSVC(C=0.5, class_weight="balanced", random_state=seed, max_iter=5000)

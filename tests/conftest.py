@@ -65,3 +65,21 @@ def smtp_sink():
         yield sink
     finally:
         sink.stop()
+
+
+@pytest.fixture(scope="session")
+def tone_model_path(tmp_path_factory):
+    """A real tone model, fitted once per session on the committed corpus (no evaluation runs)."""
+    from datetime import datetime, timezone
+
+    import sklearn
+
+    from clientwatch.text import client_text
+    from clientwatch.tone import ToneModel
+    from clientwatch.training import build_pipeline, load_corpus
+
+    examples, digest = load_corpus()
+    pipeline = build_pipeline().fit([client_text(e.subject, e.text) for e in examples], [e.label for e in examples])
+    meta = {"labels": list(pipeline.classes_), "sklearn_version": sklearn.__version__, "corpus_sha256": digest,
+            "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "abusive_threshold": 0.5}
+    return ToneModel(pipeline, meta).save(tmp_path_factory.mktemp("model") / "tone.joblib")
