@@ -137,21 +137,36 @@ def load_extra(spec: str) -> tuple[str, list[Example]]:
 
 # --- the model ---------------------------------------------------------------------------
 def build_pipeline(seed: int = SEED) -> Any:
-    """Word 1-2-grams + character 2-5-grams (robust to typos and to any script), a linear SVM,
-    and sigmoid calibration for probabilities."""
-    from sklearn.calibration import CalibratedClassifierCV
+    """Word 1-2-grams + character 2-5-grams within words (robust to typos, inflection and any
+    script) feeding a multinomial logistic regression, whose probabilities are the scores.
+
+    Chosen by grouped cross-validation over linear SVMs (sigmoid-calibrated), logistic
+    regression and their averages: logistic regression gave the best abusive precision at a
+    given recall and the best minority-language scores (model card, "Model selection")."""
+    from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import FeatureUnion, Pipeline
-    from sklearn.svm import LinearSVC
 
     features = FeatureUnion([
         ("word", FastTfidfVectorizer(analyzer="word", ngram_range=(1, 2), min_df=2, max_df=0.5, sublinear_tf=True,
-                                 token_pattern=r"(?u)\b\w+\b", max_features=120000, dtype=np.float32)),
+                                     token_pattern=r"(?u)\b\w+\b", max_features=150000, dtype=np.float32)),
         ("char", FastTfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True,
-                                 max_features=250000, dtype=np.float32)),
+                                     max_features=250000, dtype=np.float32)),
     ])
-    svm = LinearSVC(C=0.5, class_weight="balanced", random_state=seed, max_iter=5000)
-    return Pipeline([("features", features),
-                     ("clf", CalibratedClassifierCV(svm, method="sigmoid", cv=3, ensemble=False))])
+    clf = LogisticRegression(C=20, class_weight="balanced", max_iter=3000, random_state=seed)
+    return Pipeline([("features", features), ("clf", clf)])
+
+
+def calibration_error(y_true: Sequence[str], probs: np.ndarray, classes: list[str], bins: int = 10) -> float:
+    """Expected calibration error of the top label's probability (0 = perfectly calibrated)."""
+    top = probs.max(axis=1)
+    correct = np.array([classes[int(i)] == t for i, t in zip(probs.argmax(axis=1), y_true)])
+    edges = np.linspace(0, 1, bins + 1)
+    error = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        mask = (top > lo) & (top <= hi)
+        if mask.any():
+            error += mask.mean() * abs(top[mask].mean() - correct[mask].mean())
+    return round(float(error), 4)
 
 
 def _slim(pipeline: Any) -> Any:
@@ -183,7 +198,7 @@ def metrics(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str] 
 
 
 def tune_abusive_threshold(y: Sequence[str], probs: np.ndarray, classes: list[str],
-                           min_precision: float = 0.88) -> float:
+                           min_precision: float = 0.86) -> float:
     """The lowest threshold (≤ 0.5) whose abusive precision on out-of-fold data stays ≥ ``min_precision``:
     abuse is the costly miss, so recall is bought while precision allows."""
     truth = np.array([label == "abusive" for label in y])
@@ -291,6 +306,8 @@ class Trainer:
             cv_abusive.append(m["per_class"].get("abusive", {}).get("recall", 0.0))
             if k == 0:
                 held_out = self._held_out_report(fold, train, truth, pred)
+                held_out["calibration_error"] = calibration_error(truth, probs, classes)
+                self.echo(f"expected calibration error of the top label (held-out): {held_out['calibration_error']}")
         cv = {"folds": 5, "macro_f1_mean": round(float(np.mean(cv_scores)), 4),
               "macro_f1_std": round(float(np.std(cv_scores)), 4), "macro_f1_per_fold": cv_scores,
               "abusive_recall_mean": round(float(np.mean(cv_abusive)), 4)}
