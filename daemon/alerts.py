@@ -7,7 +7,6 @@ backoff; a permanent refusal (5xx) is logged and kept visible as ``failed``.
 """
 from __future__ import annotations
 
-from email.policy import SMTP as SMTP_POLICY
 import logging
 import random
 import re
@@ -17,6 +16,7 @@ import ssl
 import time
 from datetime import datetime, timezone
 from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
 from typing import Sequence
 
 from .analysis import ClientReport, analyze
@@ -54,24 +54,30 @@ def retry_delay(attempts: int, rng: random.Random | None = None) -> float:
 def smtp_connect(cfg: AlertsConfig) -> smtplib.SMTP:
     """Connect, secure and (optionally) log in; errors become ``SmtpError`` that say what to do."""
     where = f"SMTP {cfg.smtp_host}:{cfg.smtp_port}"
+    # read the secret first: a SecretError (a config error) must not leave a connection open
+    password = (cfg.smtp_password.get() if cfg.smtp_password else "") if cfg.smtp_username else ""
     context = ssl.create_default_context(cafile=str(cfg.tls_ca_file) if cfg.tls_ca_file else None)
+    server: smtplib.SMTP | None = None
     try:
         if cfg.smtp_security == "ssl":
-            server: smtplib.SMTP = smtplib.SMTP_SSL(cfg.smtp_host, cfg.smtp_port, timeout=cfg.timeout, context=context)
+            server = smtplib.SMTP_SSL(cfg.smtp_host, cfg.smtp_port, timeout=cfg.timeout, context=context)
         else:
             server = smtplib.SMTP(cfg.smtp_host, cfg.smtp_port, timeout=cfg.timeout)
             if cfg.smtp_security == "starttls":
                 server.starttls(context=context)
     except ssl.SSLCertVerificationError as e:
+        _close(server)
         raise SmtpError(f"{where}: the server's TLS certificate is not trusted ({e.verify_message}); "
                         "if it uses a private CA, set alerts.tls_ca_file") from e
     except smtplib.SMTPNotSupportedError as e:
+        _close(server)
         raise SmtpError(f"{where}: the server does not offer STARTTLS; use smtp_security = \"ssl\" (port 465)") from e
     except (OSError, smtplib.SMTPException) as e:
+        _close(server)
         raise SmtpError(f"{where}: cannot connect: {e}") from e
     if cfg.smtp_username:
         try:
-            server.login(cfg.smtp_username, cfg.smtp_password.get() if cfg.smtp_password else "")
+            server.login(cfg.smtp_username, password)
         except smtplib.SMTPAuthenticationError as e:
             _quit(server)
             hint = (" Gmail needs an app password for SMTP." if "gmail" in cfg.smtp_host.lower() else "")
@@ -81,6 +87,12 @@ def smtp_connect(cfg: AlertsConfig) -> smtplib.SMTP:
             _quit(server)
             raise SmtpError(f"{where}: login failed: {e}") from e
     return server
+
+
+def _close(server: smtplib.SMTP | None) -> None:
+    """Drop a connection that never got as far as a session (STARTTLS failed): no leaked socket."""
+    if server is not None:
+        server.close()
 
 
 def _quit(server: smtplib.SMTP) -> None:
@@ -120,7 +132,10 @@ def _reply_text(text: bytes | str) -> str:
 
 def _connection_lost(error: SmtpError) -> bool:
     """True when the session is gone (no point trying the next alert on it)."""
-    return isinstance(error.__cause__, (OSError, smtplib.SMTPServerDisconnected))
+    cause = error.__cause__
+    # SMTPException is an OSError too: only a disconnect or a socket error ends the session
+    return isinstance(cause, smtplib.SMTPServerDisconnected) or (
+        isinstance(cause, OSError) and not isinstance(cause, smtplib.SMTPException))
 
 
 class Notifier:
@@ -183,9 +198,10 @@ class Notifier:
         service knows whether a scheduled digest was missed while it was not running.
         """
         alerts = AlertStore(store)
-        store.set_meta(DIGEST_LAST_RUN, str((now or datetime.now(timezone.utc)).timestamp()))
+        ran_at = str((now or datetime.now(timezone.utc)).timestamp())
         pending = alerts.pending_digest()
         if not pending:
+            store.set_meta(DIGEST_LAST_RUN, ran_at)
             return 0
         reports = {r.metrics.name: r for r in analyze(store, self.config, now)}
         items: list[tuple[ClientReport, Flag]] = []
@@ -204,6 +220,8 @@ class Notifier:
                 self._enqueue(alerts, db, sections, subject, "digest", ", ".join(clients)[:200],
                               intro=f"{len(sections)} client flag(s) raised since the last digest.")
             db.execute("UPDATE flag_state SET digest_pending = 0 WHERE digest_pending = 1")
+            # recorded with the digest itself: a digest that failed to queue is not taken as sent
+            db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (DIGEST_LAST_RUN, ran_at))
         return 1 if sections else 0
 
     def _enqueue(self, alerts: AlertStore, db: object, sections: list[Section], subject: str, kind: str,

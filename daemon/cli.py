@@ -135,12 +135,20 @@ def cmd_digest(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from .analysis import analyze
+    from .report import alerts_summary, to_json, to_table
     from .store import Store
 
     config = _config(args, require_imap=False)
     with Store(config.storage_path, readonly=True) as store:
         reports = analyze(store, config)
-    _print_reports(reports, args.format, config.thresholds.window_days)
+        alerts = alerts_summary(store)
+    # alerts that wait or were refused are shown too: a lost alert must never go unnoticed
+    if args.format == "json":
+        _out(to_json(reports, config.thresholds.window_days, {"alerts": alerts}))
+    elif args.format == "table":
+        _out(to_table(reports, alerts))
+    else:
+        _print_reports(reports, args.format, config.thresholds.window_days)
     return 0
 
 

@@ -101,9 +101,9 @@ def quotes_for(flag: Flag, messages: dict[str, Message], limit: int = 3, chars: 
 
 # words that say a stalling client is stalling on money rather than on a decision or feedback
 _PAYMENT_WORDS = re.compile(
-    r"(?i)\b(pay|paid|paying|payment|invoice|invoices|fee|fees|price|balance|settle|discount|quote[ds]?|"
-    r"rechnung|zahl|zahlung|bezahl|faktur|račun|platit|platiti|plaćanje|uplat|płat|zapłac|faktura|"
-    r"paiement|facture|pago|factura)")
+    r"(?i)\b(?:(?:pay|pays|paid|paying|payments?|invoices?|invoiced|fees?|prices?|balance|settle[ds]?|discount|"
+    r"quotes?|quoted|overdue|money)\b|rechnung|bezahl|zahlung|faktur|račun|platit|plaćan|uplat|płat|zapłac|"
+    r"paiement|factur|pago)")
 
 
 def next_step_key(flag: Flag, quotes_text: str = "") -> str:

@@ -93,7 +93,10 @@ def decode_header(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, email.header.Header):
-        value = str(value)
+        # raw 8-bit header bytes (RFC 6532 UTF-8, or a legacy charset): the email package
+        # hands them over as an "unknown-8bit" Header whose str() is replacement characters
+        value = "".join(decode_bytes(part, cs) if isinstance(part, bytes) else part
+                        for part, cs in email.header.decode_header(value))
     if isinstance(value, bytes):
         value = decode_bytes(value, "utf-8")
     text = str(value)
@@ -107,10 +110,31 @@ def decode_header(value: Any) -> str:
     return re.sub(r"[\x00-\x1f\x7f]+", " ", text).strip()
 
 
+# "Name <addr>" or "addr", without quotes, comments, groups or escapes: the common case,
+# which email.utils.getaddresses parses the same way, only much slower
+_SIMPLE_ADDRESS = re.compile(r"\s*(?:([^\s<>\"(),;:\\@\[\]][^<>\"(),;:\\@\[\]]*?)\s*<([^\s<>\"(),;:\\@\[\]]+@[^\s<>\"(),;:\\@\[\]]+)>"
+                             r"|([^\s<>\"(),;:\\@\[\]]+@[^\s<>\"(),;:\\@\[\]]+))\s*")
+
+
+def _simple_addresses(text: str) -> list[tuple[str, str]] | None:
+    pairs = []
+    for piece in text.split(","):
+        m = _SIMPLE_ADDRESS.fullmatch(piece)
+        if m is None:
+            return None
+        pairs.append((" ".join((m.group(1) or "").split()), m.group(2) or m.group(3)))
+    return pairs
+
+
 def parse_addresses(values: Iterable[str]) -> list[tuple[str, str]]:
     """``(display name, lower-case address)`` pairs; garbage yields no pair."""
     pairs = []
-    for name, addr in email.utils.getaddresses([decode_header(v) for v in values if v]):
+    decoded = [decode_header(v) for v in values if v]
+    found: list[tuple[str, str]] = []
+    for text in decoded:
+        simple = _simple_addresses(text)
+        found += simple if simple is not None else email.utils.getaddresses([text])
+    for name, addr in found:
         addr = addr.strip().strip("<>").lower()
         if "@" in addr and " " not in addr and len(addr) <= 254:
             pairs.append((name.strip(), addr))
@@ -149,7 +173,7 @@ def parse_ids(value: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(m.lower() for m in found))[-50:]
 
 
-def is_automated(headers: EmailMessage, from_addr: str) -> bool:
+def is_automated(headers: "EmailMessage | HeaderFields", from_addr: str) -> bool:
     """Mailing lists, bulk mail, auto-replies and robots are never clients (SPEC)."""
     if headers.get("List-Id") or headers.get("List-Unsubscribe"):
         return True
@@ -202,11 +226,14 @@ def synthetic_id(from_addr: str, date: datetime | None, subject: str, text: str)
     return f"<{hashlib.sha1(key.encode('utf-8', 'replace')).hexdigest()}@clientwatch.invalid>"
 
 
-def build_message(headers: EmailMessage, text: str, internaldate: datetime | None,
+def build_message(headers: "EmailMessage | HeaderFields", text: str, internaldate: datetime | None,
                   folder: str = "", uid: int | None = None) -> Message:
     """A ``Message`` from parsed header fields and decoded body text."""
     senders = parse_addresses(headers.get_all("From") or [])
     from_name, from_addr = senders[0] if senders else ("", "")
+    if not from_addr and not headers.get("Date") and not headers.get("Message-ID"):
+        # binary junk, or text that never was a mail: nothing to attribute, date or de-duplicate
+        raise ParseError("no From, Date or Message-ID header: not an email message")
     date = parse_date(headers.get("Date"))
     if date is None and internaldate is not None:
         date = internaldate if internaldate.tzinfo else internaldate.replace(tzinfo=timezone.utc)
@@ -282,9 +309,56 @@ def parse_raw(raw: bytes, internaldate: datetime | None = None, folder: str = ""
         raise ParseError(f"unparseable message: {type(e).__name__}") from e
 
 
-def parse_headers(data: bytes) -> EmailMessage:
-    """Parse a block of header fields (as fetched with BODY.PEEK[HEADER.FIELDS ...])."""
-    return email.message_from_bytes(data or b"", _class=EmailMessage)
+_HEADER_LINE = re.compile(rb"([\x21-\x39\x3b-\x7e]+):[ \t]*(.*)", re.S)
+
+
+class HeaderFields:
+    """Header fields by name, read the way the email package's compat32 parser reads them
+    (``get`` and ``get_all``, values with their folding kept), but in one quick pass."""
+
+    __slots__ = ("_fields",)
+
+    def __init__(self, fields: dict[str, list[str]]) -> None:
+        self._fields = fields
+
+    def get(self, name: str, failobj: Any = None) -> Any:
+        values = self._fields.get(name.lower())
+        return values[0] if values else failobj
+
+    def get_all(self, name: str, failobj: Any = None) -> Any:
+        return self._fields.get(name.lower(), failobj)
+
+
+def parse_headers(data: bytes) -> HeaderFields:
+    """Parse a block of header fields (as fetched with BODY.PEEK[HEADER.FIELDS ...]).
+
+    Raw 8-bit values (RFC 6532 UTF-8, or a legacy charset) are decoded like a body without
+    a declared charset; lines that are neither a field nor a continuation are skipped.
+    """
+    fields: dict[str, list[str]] = {}
+    name: str | None = None
+    value: list[bytes] = []
+
+    def flush() -> None:
+        if name is not None:
+            raw = b"".join(value).rstrip(b"\r\n")
+            fields.setdefault(name, []).append(raw.decode("ascii") if raw.isascii() else decode_bytes(raw, None))
+
+    for line in (data or b"").splitlines(keepends=True):
+        if line[:1] in (b" ", b"\t"):
+            if name is not None:
+                value.append(line)
+            continue
+        flush()
+        name = None
+        m = _HEADER_LINE.match(line)
+        if m is None:
+            if not line.strip():
+                break  # the blank line that ends the header
+            continue
+        name, value = m.group(1).decode("ascii").lower(), [m.group(2)]
+    flush()
+    return HeaderFields(fields)
 
 
 def parse_fetched(header_bytes: bytes, text_bytes: bytes | None, part: "TextPart | None",

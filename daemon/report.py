@@ -4,11 +4,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sqlite3
 from datetime import datetime, timezone
 from typing import Any
 
 from .analysis import ClientReport
 from .metrics import LABELS
+from .store import AlertStore, Store
 
 
 def client_dict(r: ClientReport) -> dict[str, Any]:
@@ -23,6 +25,31 @@ def client_dict(r: ClientReport) -> dict[str, Any]:
         "tone": dict(m.tone),
         "flags": [f.as_dict() for f in r.flags],
     }
+
+
+def alerts_summary(store: Store) -> dict[str, Any]:
+    """The outbox as ``report`` shows it: how many alerts wait to be sent, and which were refused for good."""
+    try:
+        alerts = AlertStore(store)
+        pending = alerts.pending_count()
+        failed = alerts.failed()
+    except sqlite3.Error:  # a store from before the outbox existed: nothing queued, nothing failed
+        return {"pending": 0, "failed": []}
+    return {"pending": pending,
+            "failed": [{"message_id": r["message_id"], "kind": r["kind"], "client": r["client"],
+                        "attempts": r["attempts"], "error": r["last_error"]} for r in failed]}
+
+
+def alerts_lines(summary: dict[str, Any]) -> list[str]:
+    """Short lines under the table; nothing when every alert was delivered."""
+    lines = []
+    if summary["pending"]:
+        lines.append(f"alerts: {summary['pending']} queued, not sent yet (the mail server was unavailable; "
+                     "they are retried)")
+    for f in summary["failed"]:
+        lines.append(f"alerts: FAILED {f['kind']} alert for {_clip(f['client'], 40)} was refused by the mail server "
+                     f"({_clip(str(f['error'] or '?'), 80)}); check [alerts]")
+    return lines
 
 
 def to_json(reports: list[ClientReport], window_days: int, extra: dict[str, Any] | None = None) -> str:
@@ -63,8 +90,8 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def to_table(reports: list[ClientReport]) -> str:
-    """A fixed-width table for a terminal: one line per client, flags last."""
+def to_table(reports: list[ClientReport], alerts: dict[str, Any] | None = None) -> str:
+    """A fixed-width table for a terminal: one line per client, flags last; then the outbox's problems."""
     headers = ["client", "from", "to", "lat.med h", "lat.p90 h", "biz.med h", "n", "unans", "chase", "off%",
                "abu", "ctl", "stl", "neu", "flags"]
     rows = []
@@ -85,6 +112,10 @@ def to_table(reports: list[ClientReport]) -> str:
             lines.append("  ".join("-" * w for w in widths))
     if not rows:
         lines.append("(no clients with mail in the window)")
+    if alerts:
+        extra = alerts_lines(alerts)
+        if extra:
+            lines += ["", *extra]
     return "\n".join(lines)
 
 

@@ -65,6 +65,14 @@ TEXTS = {
 }
 
 
+# the [[clients]] entries of the sample's config; the other clients are auto-discovered
+CONFIG_CLIENTS: tuple[tuple[str, list[str]], ...] = (
+    ("Northwind Design", ["*@northwind.example"]),
+    ("Kowalski Bakery", ["*@kowalski-bakery.example"]),
+    ("Jadran Tours", ["*@jadran-tours.example"]),
+)
+
+
 @dataclass
 class Expected:
     """Ground truth for one client, in the SPEC's units (hours)."""
@@ -271,10 +279,7 @@ def generate(now: datetime | None = None, seed: int = 7) -> SampleMailbox:
 
     for e in expected.values():
         e.expected_flags = _expected_flags(e)
-    return SampleMailbox(now, w.inbox, w.sent, expected, automated,
-                         config_clients=[("Northwind Design", ["*@northwind.example"]),
-                                         ("Kowalski Bakery", ["*@kowalski-bakery.example"]),
-                                         ("Jadran Tours", ["*@jadran-tours.example"])])
+    return SampleMailbox(now, w.inbox, w.sent, expected, automated, config_clients=list(CONFIG_CLIENTS))
 
 
 def _expected_flags(e: Expected) -> set[str]:
@@ -302,7 +307,7 @@ def sample_config_toml(db_path: str, imap: dict[str, object] | None = None) -> s
               f'working_hours = "{WORK_START:02d}:00-{WORK_END:02d}:00"',
               'working_days = ["mon", "tue", "wed", "thu", "fri"]',
               "[storage]", f"path = {_toml(db_path)}"]
-    for name, patterns in generate(datetime(2026, 1, 1, tzinfo=timezone.utc)).config_clients:
+    for name, patterns in CONFIG_CLIENTS:  # not generate(): its minute-by-minute oracle takes 0.2 s
         lines += ["[[clients]]", f"name = {_toml(name)}", f"match = {_toml(patterns)}"]
     return "\n".join(lines) + "\n"
 
