@@ -177,25 +177,32 @@ def timed(fn, *args) -> tuple[float, object]:
     return time.perf_counter() - t, out
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident set (VmHWM). Unlike ru_maxrss, it starts afresh at exec,
+    so it is not inflated by the parent's memory from before the fork."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child_ingest(port: int, db: str, now: str) -> None:
     """Run in a child process, so that its peak RSS is the ingest's alone."""
     server = DovecotServer.__new__(DovecotServer)  # only .imap_port is read by make_config
     server.imap_port = port
     ingest(make_config(server, Path(db)), datetime.fromisoformat(now))
+    print(f"{peak_rss_mb():.1f}")
 
 
 def peak_rss_of_child_ingest(server: DovecotServer, db: Path, now: datetime) -> tuple[float, float]:
-    """(peak RSS in MB, the same for a child that only imports clientwatch), via wait4's rusage."""
+    """(peak RSS in MB of a child that runs the ingest, and of one that only imports the same modules)."""
     def run(extra: list[str]) -> float:
-        proc = subprocess.Popen([sys.executable, __file__, *extra], cwd=ROOT)
-        _pid, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
-            raise SystemExit(f"child ingest failed with {proc.returncode}")
-        return usage.ru_maxrss / 1024  # KiB on Linux
-    full = run(["--child-ingest", str(server.imap_port), str(db), now.isoformat()])
-    baseline = run(["--child-import-only"])
-    return full, baseline
+        done = subprocess.run([sys.executable, __file__, *extra], cwd=ROOT, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"child ingest failed with {done.returncode}:\n{done.stderr}")
+        return float(done.stdout.split()[-1])
+    return run(["--child-ingest", str(server.imap_port), str(db), now.isoformat()]), run(["--child-import-only"])
 
 
 def main() -> None:
@@ -210,6 +217,7 @@ def main() -> None:
         child_ingest(int(args.child_ingest[0]), args.child_ingest[1], args.child_ingest[2])
         return
     if args.child_import_only:
+        print(f"{peak_rss_mb():.1f}")
         return
 
     now = datetime.now(timezone.utc).replace(microsecond=0)
@@ -229,14 +237,12 @@ def main() -> None:
         config = make_config(server, Path(tmp) / "bench.db")
 
         bare_fetch(server)  # warm Dovecot's caches and indexes once, for both contenders
-        bare = []
-        for _ in range(args.repeat):
+        bare, ours = [], []
+        clients = 0
+        for _ in range(args.repeat):  # interleaved, so both see the same machine
             seconds, count = timed(bare_fetch, server)
             assert count == total
             bare.append(seconds)
-        ours = []
-        clients = 0
-        for _ in range(args.repeat):
             seconds, (count, clients) = timed(ingest, config, now)
             assert count == total, count
             ours.append(seconds)

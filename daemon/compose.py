@@ -95,6 +95,8 @@ def quotes_for(flag: Flag, messages: dict[str, Message], limit: int = 3, chars: 
         mine = bool(clients) and msg.from_addr.lower() not in clients
         found.append(Quote(msg.date, header_safe(msg.subject, 100),
                            body if len(body) <= chars else body[: chars - 1] + "…", mine))
+        if sum(not q.mine for q in found) == limit:
+            break
     found.sort(key=lambda q: q.mine)  # stable: the evidence order is kept within each group
     return found[:limit]
 

@@ -372,7 +372,7 @@ def _load_thresholds(r: _Reader) -> Thresholds:
     r.check_keys(_SCHEMA["thresholds"])
     values: dict[str, Any] = {}
     for name, f in Thresholds.__dataclass_fields__.items():
-        kind = (int, float) if isinstance(f.default, float) else int
+        kind = (int, float) if f.type in ("float", float) else int
         value = r.get(name, kind, f.default)
         if value < 0 or (name == "window_days" and value < 1):
             raise r.fail(name, f"must be positive, got {value!r}")

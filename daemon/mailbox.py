@@ -9,7 +9,9 @@ downloaded: attachments never are.
 """
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import re
 import socket
 import ssl
@@ -50,7 +52,7 @@ def gmail_hint(host: str) -> str:
 def connect(cfg: ImapConfig) -> imapclient.IMAPClient:
     """Connect, secure and log in; failures become ``ImapError`` / ``AuthError`` that say what to do."""
     where = f"IMAP {cfg.host}:{cfg.port}"
-    context = ssl.create_default_context(cafile=str(cfg.tls_ca_file) if cfg.tls_ca_file else None)
+    context = _tls_context(str(cfg.tls_ca_file) if cfg.tls_ca_file else None) if cfg.security != "none" else None
     timeout = imapclient.SocketTimeout(connect=cfg.connect_timeout, read=cfg.read_timeout)
     try:
         client = imapclient.IMAPClient(cfg.host, port=cfg.port, ssl=cfg.security == "ssl", ssl_context=context,
@@ -70,6 +72,9 @@ def connect(cfg: ImapConfig) -> imapclient.IMAPClient:
     # aware INTERNALDATEs: by default imapclient converts them to naive local time, using the
     # offset in force *now*, and our fallback date would then be read as UTC
     client.normalise_times = False
+    # imapclient turns on imaplib's protocol trace (debug = 5) and routes it to a logger we
+    # keep at WARNING; off at the source, it can never log a message, nor cost a call a line
+    client._imap.debug = 0
     try:
         if cfg.security == "starttls":
             try:
@@ -92,6 +97,21 @@ def connect(cfg: ImapConfig) -> imapclient.IMAPClient:
         _quiet_logout(client)
         raise
     return client
+
+
+def _tls_context(cafile: str | None) -> ssl.SSLContext:
+    """A verifying client context. Loading the system CAs takes ~50 ms, most of a poll, so
+    contexts are reused; a changed ``tls_ca_file`` (new mtime) gets a fresh one."""
+    try:
+        stamp = os.stat(cafile).st_mtime_ns if cafile else 0
+    except OSError:
+        stamp = -1  # missing now: create_default_context reports it
+    return _cached_context(cafile, stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_context(cafile: str | None, _stamp: int) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=cafile)
 
 
 def _quiet_logout(client: imapclient.IMAPClient) -> None:
@@ -265,8 +285,11 @@ def uid_fetch(client: imapclient.IMAPClient, uids: list[int], items: bytes) -> d
     return parse_fetch(data)
 
 
-_TOKEN = re.compile(rb"""\s*(?:(?P<open>\()|(?P<close>\))|"(?P<quoted>(?:[^"\\]|\\.)*)"|\{(?P<literal>\d+)\}\s*$
-                    |(?P<atom>[^\s()"{}\[\]]+(?:\[[^\]]*\](?:<\d+>)?)?))""", re.X | re.S)
+# one token per match, as (paren, quoted string with its quotes, literal size, atom); an
+# atom may carry a section, "BODY[HEADER.FIELDS (FROM TO)]" or "BODY[1]<0>"
+_TOKEN = re.compile(rb"""\s*(?:([()])|("(?:[^"\\]|\\.)*")|\{(\d+)\}\s*$|([^\s()"{}\[\]]+(?:\[[^\]]*\](?:<\d+>)?)?))""",
+                    re.S)
+_UNQUOTE = re.compile(rb"\\(.)")
 _INTERNALDATE = re.compile(rb"\s*(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([-+])(\d\d)(\d\d)")
 _MONTHS = {m: i for i, m in enumerate(b"jan feb mar apr may jun jul aug sep oct nov dec".split(), start=1)}
 
@@ -287,15 +310,16 @@ def parse_fetch(data: list[Any]) -> dict[int, dict[bytes, Any]]:
             item, literal = item
         if not isinstance(item, bytes):
             continue
-        for m in _TOKEN.finditer(item):
-            kind = m.lastgroup
-            if kind == "atom":
-                value = m.group("atom")
-                current.append(None if value == b"NIL" else int(value) if value.isdigit() else value)
-            elif kind == "open":
+        for paren, quoted, literal_size, atom in _TOKEN.findall(item):
+            if quoted:
+                value = quoted[1:-1]
+                current.append(_UNQUOTE.sub(rb"\1", value) if b"\\" in value else value)
+            elif atom:
+                current.append(None if atom == b"NIL" else int(atom) if atom.isdigit() else atom)
+            elif paren == b"(":
                 stack.append(current)
                 current = []
-            elif kind == "close" and stack:
+            elif paren == b")" and stack:
                 closed = tuple(current)
                 current = stack.pop()
                 if stack:
@@ -303,10 +327,7 @@ def parse_fetch(data: list[Any]) -> dict[int, dict[bytes, Any]]:
                 else:  # the end of one response: "<seq> (<name> <value> ...)"
                     _add_response(out, closed)
                     current = []
-            elif kind == "quoted":
-                value = m.group("quoted")
-                current.append(re.sub(rb"\\(.)", rb"\1", value) if b"\\" in value else value)
-            elif kind == "literal":
+            elif literal_size:
                 current.append(literal)
     return out
 

@@ -235,11 +235,15 @@ class Store:
             db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
 
+def _json_tuple(text: str) -> tuple[str, ...]:
+    return () if text == "[]" else tuple(json.loads(text))  # most Cc and In-Reply-To lists are empty
+
+
 def _row_to_message(r: sqlite3.Row) -> Message:
     return Message(
         message_id=r["message_id"], date=datetime.fromtimestamp(r["date"], timezone.utc), from_addr=r["from_addr"],
-        from_name=r["from_name"], to=tuple(json.loads(r["to_addrs"])), cc=tuple(json.loads(r["cc_addrs"])),
-        subject=r["subject"], in_reply_to=tuple(json.loads(r["in_reply_to"])), references=tuple(json.loads(r["refs"])),
+        from_name=r["from_name"], to=_json_tuple(r["to_addrs"]), cc=_json_tuple(r["cc_addrs"]),
+        subject=r["subject"], in_reply_to=_json_tuple(r["in_reply_to"]), references=_json_tuple(r["refs"]),
         text=r["body"], automated=bool(r["automated"]), folder=r["folder"], uid=r["uid"])
 
 

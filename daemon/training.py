@@ -137,7 +137,7 @@ def load_extra(spec: str) -> tuple[str, list[Example]]:
 
 # --- the model ---------------------------------------------------------------------------
 def build_pipeline(seed: int = SEED) -> Any:
-    """Word 1-2-grams + character 2-5-grams within words (robust to typos, inflection and any
+    """Word 1-2-grams + character 2-4-grams within words (robust to typos, inflection and any
     script) feeding a multinomial logistic regression, whose probabilities are the scores.
 
     Chosen by grouped cross-validation over linear SVMs (sigmoid-calibrated), logistic
@@ -149,8 +149,8 @@ def build_pipeline(seed: int = SEED) -> Any:
     features = FeatureUnion([
         ("word", FastTfidfVectorizer(analyzer="word", ngram_range=(1, 2), min_df=2, max_df=0.5, sublinear_tf=True,
                                      token_pattern=r"(?u)\b\w+\b", max_features=150000, dtype=np.float32)),
-        ("char", FastTfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True,
-                                     max_features=250000, dtype=np.float32)),
+        ("char", FastTfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), min_df=2, sublinear_tf=True,
+                                     max_features=150000, dtype=np.float32)),
     ])
     clf = LogisticRegression(C=20, class_weight="balanced", max_iter=3000, random_state=seed)
     return Pipeline([("features", features), ("clf", clf)])

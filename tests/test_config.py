@@ -182,3 +182,12 @@ def test_clients_and_alert_kinds(tmp_path: Path) -> None:
     inject = text + '[alerts]\nto=["me@example.com\\r\\nBcc: x@evil.example"]\nfrom="cw@example.com"\nsmtp_host="s"\n'
     with pytest.raises(ConfigError, match="alerts.to"):
         load_config(write(tmp_path, inject))
+
+
+def test_fractional_thresholds_are_accepted(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, BASE + "[thresholds]\nunanswered_after_days = 2.5\nchaser_window_hours = 0.5\n"
+                                             "latency_median_days = 1.5\n"))
+    assert (cfg.thresholds.unanswered_after_days, cfg.thresholds.chaser_window_hours,
+            cfg.thresholds.latency_median_days) == (2.5, 0.5, 1.5)
+    with pytest.raises(ConfigError, match="thresholds.chasers_min.*expected int"):
+        load_config(write(tmp_path, BASE + "[thresholds]\nchasers_min = 2.5\n"))

@@ -1,14 +1,17 @@
 """Who is a client: configured patterns, domain and free-mail discovery, me, colleagues, robots."""
 from __future__ import annotations
 
+import email.utils
 import zoneinfo
 from datetime import datetime, time, timedelta, timezone
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from clientwatch.config import ClientRule, MeConfig
 from clientwatch.identity import ROLE_CLIENT, ROLE_ME, Identity
-from clientwatch.mime import parse_raw
+from clientwatch.mime import parse_addresses, parse_raw
 from clientwatch.records import Message
 
 ME = "mara@studio.example"
@@ -118,3 +121,36 @@ def test_addresses_are_matched_case_insensitively() -> None:
     assert identity.client_of(msg.from_addr) == "Acme Ltd"
     assert identity.client_of("Mara@studio.example") is None
     assert identity.client_of("Someone@Gmail.COM") == "someone@gmail.com"
+
+
+def reference_addresses(value: str) -> list[tuple[str, str]]:
+    """What parse_addresses gave before its fast path: email.utils.getaddresses, filtered."""
+    return [(name.strip(), addr.strip().strip("<>").lower())
+            for name, addr in email.utils.getaddresses([value])
+            if "@" in addr and " " not in addr.strip().strip("<>") and len(addr.strip().strip("<>")) <= 254]
+
+
+_atom = st.text("abcXYZ019.-_+'!#ščž", min_size=1, max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.lists(_atom, max_size=3), _atom, _atom, st.sampled_from([" ", "  ", "\r\n ", "\t"]),
+                          st.booleans()), min_size=1, max_size=4))
+@example([(["Ana", "Horvat"], "ana", "acme.example", " ", True)])
+def test_the_fast_address_path_agrees_with_getaddresses(people: list) -> None:
+    pieces = []
+    for words, local, domain, gap, with_name in people:
+        address = f"{local}@{domain}"
+        pieces.append(f"{gap.join(words)}{gap}<{address}>" if with_name and words else address)
+    value = ", ".join(pieces)
+    assert parse_addresses([value]) == reference_addresses(value)
+
+
+@pytest.mark.parametrize("value", [
+    '"Doe, John" <john@doe.example>', "John (the boss) <john@doe.example>", "Team: a@x.example, b@x.example;",
+    "<just@angle.example>", "a@x.example,,b@x.example", "Ana <ana@x.example> <second@x.example>", "not an address",
+    "=?utf-8?q?Ana_=C5=A0imi=C4=87?= <ana@x.example>", "ana@x.example (Ana)", "Ana <ana @x.example>",
+])
+def test_unusual_address_lists_take_the_full_parser(value: str) -> None:
+    assert parse_addresses([value]) == reference_addresses(
+        "Ana Šimić <ana@x.example>" if value.startswith("=?") else value)

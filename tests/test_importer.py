@@ -113,3 +113,16 @@ def test_the_import_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
         {name: e.from_client for name, e in box.expected.items()}
     assert cli.main(["--config", str(conf), "import", str(tmp_path / "nope.mbox")]) == 2
     assert "no such file or directory" in capsys.readouterr().err
+
+
+def test_raw_utf8_header_fields_are_decoded(tmp_path: Path) -> None:
+    """RFC 6532 mail (UTF-8 right in the header) is common; the email package calls it unknown-8bit."""
+    raw = ("From: Ivana Perić <ivana@jadran-tours.example>\r\nTo: Mara <mara@studio-kvadrat.example>\r\n"
+           "Subject: Račun za ožujak 견적서\r\nDate: Tue, 03 Mar 2026 10:12:00 +0100\r\nMessage-ID: <u8@x>\r\n"
+           "Content-Type: text/plain; charset=utf-8\r\n\r\nPlatit ćemo idući mjesec.\r\n").encode()
+    cfg = config(tmp_path)
+    with Store(cfg.storage_path) as store:
+        import_path(store, write_mbox(tmp_path / "u8.mbox", [raw]))
+        [msg] = store.messages()
+    assert (msg.subject, msg.from_name, msg.text.strip()) == ("Račun za ožujak 견적서", "Ivana Perić",
+                                                            "Platit ćemo idući mjesec.")

@@ -130,3 +130,11 @@ def test_choose_text_part_from_imapclient_bodystructure() -> None:
     assert choose_text_part(pdf) is None
     single = choose_text_part(plain)
     assert single is not None and single.section == "1"
+
+
+def test_encoded_display_name_cannot_spoof_the_address() -> None:
+    # regression: decoding RFC 2047 before splitting let a display name inject an address
+    name = "=?utf-8?b?" + base64.b64encode(b"Evil, Bcc: evil@x.example").decode() + "?="
+    msg = parse_raw(raw({**BASE, "From": f"{name} <client@acme.example>"}, b"hi"))
+    assert msg.from_addr == "client@acme.example"
+    assert msg.from_name == "Evil, Bcc: evil@x.example"
