@@ -11,11 +11,9 @@ import logging
 import random
 import re
 import smtplib
-import socket
 import ssl
 import time
 from datetime import datetime, timezone
-from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from typing import Sequence
 
@@ -24,7 +22,6 @@ from .compose import Section, build_email, render_section
 from .config import AlertsConfig, Config
 from .errors import AuthError, MailError, SmtpError
 from .flags import Flag
-from .records import Message
 from .store import AlertStore, Store
 
 log = logging.getLogger(__name__)

@@ -8,8 +8,6 @@ import argparse
 import json
 import logging
 import sys
-import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 

@@ -5,7 +5,8 @@ BODY.PEEK, so no flag ever changes. We keep UIDVALIDITY and the highest UID per 
 a poll on an unchanged folder costs one STATUS. New UIDs are fetched in batches, each
 batch committed with the folder's new high-water mark, so a crash resumes where it
 stopped. Only the header fields, BODYSTRUCTURE and the chosen text part (capped) are
-downloaded: attachments never are.
+downloaded: attachments never are. FETCH answers are parsed here (``parse_fetch``), and the
+next batch is requested before the current one is processed: see ``_Fetch``.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import ssl
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import imapclient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
@@ -202,46 +203,71 @@ class Syncer:
             raise ImapError(f"UIDVALIDITY of {name!r} changed during the sync; retrying next cycle")
         # "UID n:*" always matches the highest UID (RFC 3501 §6.4.8), so filter on our side
         uids = sorted(u for u in client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid)
+        batches = [uids[i:i + self.cfg.batch_size] for i in range(0, len(uids), self.cfg.batch_size)]
         added = bad = 0
-        for start in range(0, len(uids), self.cfg.batch_size):
-            if self.stop.is_set():
-                log.info("stopping: %r synced up to UID %d", name, last_uid)
+        # Pipelined (RFC 3501 §5.5): the next batch's FETCH commands are sent before this
+        # batch is parsed and committed, so the server prepares them meanwhile; each batch is
+        # still committed on its own, in order, and only once all of it has arrived.
+        pending = self.request_batch(client, batches[0]) if batches and not self.stop.is_set() else None
+        for n, batch in enumerate(batches):
+            if pending is None:
                 break
-            batch = uids[start:start + self.cfg.batch_size]
-            messages, bad_messages = self.fetch_batch(client, name, batch)
+            structure, parts, texts = pending
+            following = None
+            if n + 1 < len(batches) and not self.stop.is_set():
+                following = _Fetch(client, batches[n + 1], _STRUCTURE_ITEMS)
+            fetched: dict[int, dict[bytes, Any]] = {}
+            for fetch in texts:
+                fetched.update(fetch.result())
+            pending = self.request_texts(client, batches[n + 1], following.result()) if following else None
+            messages, bad_messages = self.build_batch(name, batch, structure, parts, fetched)
             last_uid = batch[-1]
             added += self.store.save_batch(name, uidvalidity, last_uid, messages, bad_messages)
             bad += len(bad_messages)
             if self.on_batch:
                 self.on_batch(name, last_uid)
+            if pending is not None and self.stop.is_set():
+                for fetch in pending[2]:
+                    fetch.result()  # answered but not kept: the next cycle fetches it again
+                log.info("stopping: %r synced up to UID %d", name, last_uid)
+                break
         try:
             client.unselect_folder()
         except IMAPClientError:
             client.close_folder()
         return added, bad
 
-    def fetch_batch(self, client: imapclient.IMAPClient, folder: str,
-                    uids: list[int]) -> tuple[list[Message], list[BadMessage]]:
-        """Fetch and parse one batch: BODYSTRUCTURE first, then the header fields together
-        with the chosen text part (capped), one FETCH per part number."""
-        first = uid_fetch(client, uids, b"(BODYSTRUCTURE INTERNALDATE RFC822.SIZE)")
-        by_section: dict[str | None, list[int]] = {}
+    def request_batch(self, client: imapclient.IMAPClient, uids: list[int]) -> "_Batch":
+        """Fetch the batch's BODYSTRUCTUREs, then send (not wait for) the FETCHes of its texts."""
+        return self.request_texts(client, uids, _Fetch(client, uids, _STRUCTURE_ITEMS).result())
+
+    def request_texts(self, client: imapclient.IMAPClient, uids: list[int],
+                      structure: dict[int, dict[bytes, Any]]) -> "_Batch":
+        """Choose each message's text part and send one FETCH of the header fields and the
+        text part (capped) per part number; attachments are never asked for."""
         parts: dict[int, TextPart | None] = {}
+        by_section: dict[str | None, list[int]] = {}
         for uid in uids:
             try:
-                part = choose_text_part(first.get(uid, {}).get(b"BODYSTRUCTURE"))
+                part = choose_text_part(structure.get(uid, {}).get(b"BODYSTRUCTURE"))
             except (ValueError, TypeError, IndexError, RecursionError):
                 part = None
             parts[uid] = part
             by_section.setdefault(part.section if part else None, []).append(uid)
-        second: dict[int, dict[bytes, Any]] = {}
+        texts = []
         for section, group in by_section.items():
             text_item = f" BODY.PEEK[{section}]<0.{self.cfg.max_text_bytes}>".encode() if section else b""
-            second.update(uid_fetch(client, group, b"(" + _HEADER_ITEM + text_item + b")"))
+            texts.append(_Fetch(client, group, b"(" + _HEADER_ITEM + text_item + b")"))
+        return structure, parts, texts
+
+    def build_batch(self, folder: str, uids: list[int], structure: dict[int, dict[bytes, Any]],
+                    parts: dict[int, TextPart | None], fetched: dict[int, dict[bytes, Any]],
+                    ) -> tuple[list[Message], list[BadMessage]]:
+        """Parse one fetched batch; malformed messages are logged and returned apart."""
         messages: list[Message] = []
         bad: list[BadMessage] = []
         for uid in uids:
-            data = second.get(uid) or {}
+            data = fetched.get(uid) or {}
             header = next((v for k, v in data.items() if k.startswith(b"BODY[HEADER")), None)
             text = next((v for k, v in data.items() if k.startswith(b"BODY[") and not k.startswith(b"BODY[HEADER")), None)
             if not isinstance(header, bytes):
@@ -250,39 +276,68 @@ class Syncer:
                 # RFC822.SIZE 0; a message with none of the fields still answers b"\r\n"
                 log.debug("folder %r UID %d: expunged during the sync; skipped", folder, uid)
                 continue
-            meta = first.get(uid, {})
+            meta = structure.get(uid, {})
             try:
-                messages.append(parse_fetched(header, text if isinstance(text, bytes) else None, parts[uid],
+                messages.append(parse_fetched(header, text if isinstance(text, bytes) else None, parts.get(uid),
                                               meta.get(b"INTERNALDATE"), folder, uid))
             except ParseError as e:
                 log.warning("folder %r UID %d: skipped a malformed message: %s", folder, uid, e)
                 bad.append(BadMessage(folder, uid, str(e), int(meta.get(b"RFC822.SIZE") or 0)))
         return messages, bad
 
+    def fetch_batch(self, client: imapclient.IMAPClient, folder: str,
+                    uids: list[int]) -> tuple[list[Message], list[BadMessage]]:
+        """Fetch and parse one batch, without pipelining."""
+        structure, parts, texts = self.request_batch(client, uids)
+        fetched: dict[int, dict[bytes, Any]] = {}
+        for fetch in texts:
+            fetched.update(fetch.result())
+        return self.build_batch(folder, uids, structure, parts, fetched)
+
 
 class _FolderMissing(Exception):
     pass
 
 
-def uid_fetch(client: imapclient.IMAPClient, uids: list[int], items: bytes) -> dict[int, dict[bytes, Any]]:
-    """``UID FETCH`` through imaplib, parsed by ``parse_fetch``: ``{uid: {item: value}}``.
+class _Fetch:
+    """One ``UID FETCH`` sent now through imaplib; ``result()`` reads its answer later.
 
     imapclient's own ``fetch()`` lexes every response byte by byte in Python, which made
-    parsing (BODYSTRUCTURE above all) the larger part of a sync; imaplib already splits out
-    the literals, so the rest is a few regex matches per message. Same connection, same
-    timeouts; imaplib's ``abort`` is imapclient's ``IMAPClientAbortError``.
+    parsing (BODYSTRUCTURE above all) the larger part of a sync, and it cannot pipeline.
+    imaplib's command/complete pair (what its ``uid()`` does in one go) can: answers come
+    in command order, each read up to its own tag. Same connection and timeouts;
+    imaplib's ``abort`` is imapclient's ``IMAPClientAbortError``.
     """
-    if not uids:
-        return {}
-    try:
-        typ, data = client._imap.uid("FETCH", _seqset(uids), items)
-    except IMAPClientAbortError:
-        raise
-    except IMAPClientError as e:  # BAD: our command, or the server, is broken
-        raise ImapError(f"UID FETCH refused: {e}") from e
-    if typ != "OK":
-        raise ImapError(f"UID FETCH failed: {typ} {data!r:.200}")
-    return parse_fetch(data)
+
+    def __init__(self, client: imapclient.IMAPClient, uids: list[int], items: bytes) -> None:
+        self.imap = client._imap
+        self.tag = self.imap._command("UID", "FETCH", _seqset(uids), items) if uids else None
+
+    def result(self) -> dict[int, dict[bytes, Any]]:
+        """``{uid: {item: value}}``, parsed by ``parse_fetch``."""
+        if self.tag is None:
+            return {}
+        tag, self.tag = self.tag, None
+        try:
+            typ, data = self.imap._command_complete("FETCH", tag)
+            typ, data = self.imap._untagged_response(typ, data, "FETCH")
+        except IMAPClientAbortError:
+            raise
+        except IMAPClientError as e:  # BAD: our command, or the server, is broken
+            raise ImapError(f"UID FETCH refused: {e}") from e
+        if typ != "OK":
+            raise ImapError(f"UID FETCH failed: {typ} {data!r:.200}")
+        return parse_fetch(data)
+
+
+def uid_fetch(client: imapclient.IMAPClient, uids: list[int], items: bytes) -> dict[int, dict[bytes, Any]]:
+    """``UID FETCH`` ``items`` (e.g. ``b"(RFC822.SIZE)"``) of ``uids`` now: ``{uid: {item: value}}``."""
+    return _Fetch(client, uids, items).result()
+
+
+# one batch on its way: BODYSTRUCTUREs by UID, the chosen text parts, and the FETCHes in flight
+_Batch = tuple[dict[int, dict[bytes, Any]], dict[int, "TextPart | None"], list[_Fetch]]
+_STRUCTURE_ITEMS = b"(BODYSTRUCTURE INTERNALDATE RFC822.SIZE)"
 
 
 # one token per match, as (paren, quoted string with its quotes, literal size, atom); an
@@ -369,8 +424,3 @@ def _seqset(uids: list[int]) -> str:
         if uid is not None:
             start = prev = uid
     return ",".join(parts)
-
-
-def iter_chunks(items: list[int], size: int) -> Iterator[list[int]]:
-    for i in range(0, len(items), size):
-        yield items[i:i + size]

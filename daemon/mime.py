@@ -18,7 +18,7 @@ import html as html_entities
 import itertools
 import quopri
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email.message import Message as EmailMessage
 from typing import Any, Iterable
 
@@ -158,10 +158,36 @@ def _header_text(value: Any) -> str:
     return str(value)
 
 
+# the usual RFC 5322 form, "Tue, 3 Mar 2026 10:12:00 +0100": read directly, the rest by
+# email.utils (which reads this form the same way, at several times the cost)
+_DATE = re.compile(r"\s*(?:[A-Za-z]{3},\s*)?(\d{1,2})\s+([A-Za-z]{3})\s+(\d{4})\s+(\d\d):(\d\d)(?::(\d\d))?"
+                   r"\s+([-+])(\d\d)(\d\d)\s*(?:\([^()]*\))?\s*")
+_MONTHS = {m: i for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), start=1)}
+
+
+def _quick_date(value: str) -> datetime | None:
+    m = _DATE.fullmatch(value)
+    month = _MONTHS.get(m.group(2).lower()) if m else None
+    if m is None or month is None:
+        return None
+    offset = timedelta(hours=int(m.group(8)), minutes=int(m.group(9)))
+    try:
+        local = datetime(int(m.group(3)), month, int(m.group(1)), int(m.group(4)), int(m.group(5)),
+                         int(m.group(6) or 0), tzinfo=timezone(-offset if m.group(7) == "-" else offset))
+        parsed = local.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        return None
+    return parsed if 1990 <= parsed.year <= 2100 else None
+
+
 def parse_date(value: str | None) -> datetime | None:
     """The Date header as aware UTC, or None when missing or absurd."""
     if not value:
         return None
+    if isinstance(value, str):
+        quick = _quick_date(value)
+        if quick is not None:
+            return quick
     try:
         parsed = email.utils.parsedate_to_datetime(decode_header(value))
     except (TypeError, ValueError, IndexError, OverflowError):
@@ -338,7 +364,9 @@ def parse_raw(raw: bytes, internaldate: datetime | None = None, folder: str = ""
         raise ParseError(f"unparseable message: {type(e).__name__}") from e
 
 
-_HEADER_LINE = re.compile(rb"([\x21-\x39\x3b-\x7e]+):[ \t]*(.*)", re.S)
+# one field per match: its name, and its value with the continuation lines (folding kept)
+_HEADER_FIELD = re.compile(rb"^([\x21-\x39\x3b-\x7e]+):[ \t]*(.*(?:\n[ \t].*)*)", re.M)
+_HEADER_END = re.compile(rb"\n\r?\n")
 
 
 class HeaderFields:
@@ -364,29 +392,13 @@ def parse_headers(data: bytes) -> HeaderFields:
     Raw 8-bit values (RFC 6532 UTF-8, or a legacy charset) are decoded like a body without
     a declared charset; lines that are neither a field nor a continuation are skipped.
     """
+    data = data or b""
+    end = _HEADER_END.search(data)
     fields: dict[str, list[str]] = {}
-    name: str | None = None
-    value: list[bytes] = []
-
-    def flush() -> None:
-        if name is not None:
-            raw = b"".join(value).rstrip(b"\r\n")
-            fields.setdefault(name, []).append(raw.decode("ascii") if raw.isascii() else decode_bytes(raw, None))
-
-    for line in (data or b"").splitlines(keepends=True):
-        if line[:1] in (b" ", b"\t"):
-            if name is not None:
-                value.append(line)
-            continue
-        flush()
-        name = None
-        m = _HEADER_LINE.match(line)
-        if m is None:
-            if not line.strip():
-                break  # the blank line that ends the header
-            continue
-        name, value = m.group(1).decode("ascii").lower(), [m.group(2)]
-    flush()
+    for name, raw in _HEADER_FIELD.findall(data[:end.start() + 1] if end else data):
+        raw = raw.rstrip(b"\r\n")
+        fields.setdefault(name.decode("ascii").lower(), []).append(
+            raw.decode("ascii") if raw.isascii() else decode_bytes(raw, None))
     return HeaderFields(fields)
 
 

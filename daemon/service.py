@@ -12,7 +12,6 @@ import logging
 import random
 import signal
 import threading
-import time
 from datetime import datetime, time as dtime, timedelta, timezone, tzinfo
 from typing import Any
 

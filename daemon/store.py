@@ -91,6 +91,9 @@ class Store:
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
                 self._migrate()
+            elif (version := self.schema_version()) > len(MIGRATIONS):  # read-only users (report) too
+                self.db.close()
+                raise StoreError(f"{self.path}: the store was written by a newer clientwatch (schema {version})")
         except sqlite3.Error as e:
             raise StoreError(f"{self.path}: cannot open the store: {e}") from e
         except OSError as e:
@@ -163,8 +166,8 @@ class Store:
                    messages: Iterable[Message], bad: Iterable[BadMessage] = ()) -> int:
         """Store a batch and advance the folder's last UID in one transaction; returns new rows."""
         now = time.time()
-        rows = [(m.message_id, m.date.timestamp(), m.from_addr, m.from_name, json.dumps(m.to), json.dumps(m.cc),
-                 m.subject, json.dumps(m.in_reply_to), json.dumps(m.references), m.text, int(m.automated),
+        rows = [(m.message_id, m.date.timestamp(), m.from_addr, m.from_name, _json_list(m.to), _json_list(m.cc),
+                 m.subject, _json_list(m.in_reply_to), _json_list(m.references), m.text, int(m.automated),
                  m.folder, m.uid, now) for m in messages]
         with self.transaction() as db:
             before = db.total_changes
@@ -184,9 +187,11 @@ class Store:
     # --- messages ------------------------------------------------------------------------
     def messages(self, since: datetime | None = None) -> list[Message]:
         """All stored messages dated at or after ``since``, oldest first."""
-        query = "SELECT * FROM messages" + (" WHERE date >= ?" if since else "") + " ORDER BY date, message_id"
+        query = f"SELECT {_MESSAGE_COLUMNS} FROM messages" + (" WHERE date >= ?" if since else "") + " ORDER BY date, message_id"
         params = (since.timestamp(),) if since else ()
-        return [_row_to_message(r) for r in self.db.execute(query, params)]
+        cursor = self.db.execute(query, params)
+        cursor.row_factory = None  # plain tuples: the whole window is read on every analysis
+        return [_tuple_to_message(r) for r in cursor]
 
     def tones(self) -> dict[str, tuple[str, dict[str, float]]]:
         """``message_id -> (label, scores)`` for every classified message."""
@@ -235,8 +240,21 @@ class Store:
             db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
 
+def _json_list(items: tuple[str, ...]) -> str:
+    return json.dumps(items) if items else "[]"
+
+
 def _json_tuple(text: str) -> tuple[str, ...]:
     return () if text == "[]" else tuple(json.loads(text))  # most Cc and In-Reply-To lists are empty
+
+
+_MESSAGE_COLUMNS = "message_id, date, from_addr, from_name, to_addrs, cc_addrs, subject, in_reply_to, refs, body, " \
+                   "automated, folder, uid"
+
+
+def _tuple_to_message(r: tuple) -> Message:  # type: ignore[type-arg]
+    return Message(r[0], datetime.fromtimestamp(r[1], timezone.utc), r[2], r[3], _json_tuple(r[4]), _json_tuple(r[5]),
+                   r[6], _json_tuple(r[7]), _json_tuple(r[8]), r[9], bool(r[10]), r[11], r[12])
 
 
 def _row_to_message(r: sqlite3.Row) -> Message:

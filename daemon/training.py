@@ -360,7 +360,7 @@ class Trainer:
                                   "abusive_recall_mean": base_cv["abusive_recall_mean"]}}
         n = len(self.examples)
         for name, extra in self.extras.items():
-            scores, recalls, en_scores = [], [], []
+            scores, recalls = [], []
             for fold in self.folds:
                 train = np.setdiff1d(np.arange(n), fold)
                 probs, classes = self._fit_predict(train, fold, extra)

@@ -17,7 +17,7 @@ import pytest
 
 from clientwatch import cli, samples
 from clientwatch.analysis import analyze
-from clientwatch.config import Config, load_config
+from clientwatch.config import load_config
 from clientwatch.cycle import run_cycle
 from clientwatch.store import Store
 from servers import DovecotServer, ImapAccount

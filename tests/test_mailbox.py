@@ -13,6 +13,7 @@ import random
 import re
 import socket
 import struct
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
@@ -318,22 +319,45 @@ def test_a_server_lost_mid_sync_fails_the_cycle_and_the_next_one_completes_it(
         assert report_dicts(store, clean) == resumed
 
 
+def test_a_stop_request_ends_the_sync_after_the_committed_batch(dovecot: ImapAccount, tmp_path: Path) -> None:
+    """SIGTERM sets the stop event: the batch in hand is committed, the one fetched ahead is
+    drained and dropped, the session stays usable, and the next sync resumes after it."""
+    dovecot.append("INBOX", [mail(n) for n in range(1, 18)])
+    config = write_config(dovecot, tmp_path, batch_size=5)
+    stop = threading.Event()
+    assert config.imap is not None
+    with Store(config.storage_path) as store:
+        client = connect(config.imap)
+        try:
+            result = Syncer(config.imap, store, stop=stop, on_batch=lambda f, u: stop.set()).sync(client)
+            assert result.folders == {"INBOX": 5} and store.folder_state("INBOX")[1] == 5  # type: ignore[index]
+            assert client.noop()  # nothing left half-read on the connection
+        finally:
+            _quiet_logout(client)
+        assert sync(config, store).folders == {"INBOX": 12, "Sent": 0}
+        assert store.count_messages() == 17
+
+
 # --- vanished messages and folders ---------------------------------------------------------------
 def test_a_message_expunged_between_search_and_fetch_is_skipped(dovecot: ImapAccount, tmp_path: Path) -> None:
-    dovecot.append("INBOX", [mail(n) for n in range(1, 13)])
+    dovecot.append("INBOX", [mail(n) for n in range(1, 18)])
     config = write_config(dovecot, tmp_path, batch_size=5)
+    committed: list[int] = []
 
     def expunge_ahead(folder: str, last_uid: int) -> None:
-        if folder == "INBOX" and last_uid == 5:  # UIDs 1-12 were searched; 6-12 are not fetched yet
-            dovecot.expunge("INBOX", [7, 8, 12])
+        committed.append(last_uid)
+        if folder == "INBOX" and last_uid == 5:
+            # UIDs 1-17 were searched; the sync fetches one batch ahead, so 6-10 may be on
+            # their way already, but nothing was asked about 11-17 yet
+            dovecot.expunge("INBOX", [12, 13, 17])
 
     with Store(config.storage_path) as store:
         result = sync(config, store, on_batch=expunge_ahead)
-        assert (result.new, result.bad) == (9, 0)
-        assert message_ids(store) == sorted(f"<q{n}@client.example>" for n in (1, 2, 3, 4, 5, 6, 9, 10, 11))
+        assert (result.new, result.bad) == (14, 0) and committed == [5, 10, 15, 17]
+        assert message_ids(store) == sorted(f"<q{n}@client.example>" for n in range(1, 18) if n not in (12, 13, 17))
         # no ghosts: Dovecot answers NIL headers and INTERNALDATE 1970 for an unannounced expunge
         assert all(m.from_addr == "ana@client.example" and m.date.year == 2026 for m in store.messages())
-        assert store.bad_messages() == [] and store.folder_state("INBOX")[1] == 12  # type: ignore[index]
+        assert store.bad_messages() == [] and store.folder_state("INBOX")[1] == 17  # type: ignore[index]
 
 
 def test_a_configured_folder_that_does_not_exist_is_logged_and_skipped(

@@ -94,6 +94,8 @@ def test_a_store_from_a_newer_schema_is_refused(tmp_path: Path) -> None:
         store.db.execute("INSERT INTO schema_migrations VALUES (?, 0)", (len(MIGRATIONS) + 1,))
     with pytest.raises(StoreError, match="newer"):
         Store(path)
+    with pytest.raises(StoreError, match="newer"):  # what `report` opens
+        Store(path, readonly=True)
 
 
 def test_readonly_open_of_a_missing_store_says_what_to_do(tmp_path: Path) -> None:
