@@ -45,3 +45,13 @@ def test_empty_batch_and_pickle_without_cache(texts: list[str]) -> None:
     clone = pickle.loads(pickle.dumps(fast))
     assert "_word_cache" not in clone.__dict__
     assert abs(clone.transform(texts[:20]) - fast.transform(texts[:20])).max() < 1e-6
+
+
+def test_vocabulary_survives_the_compact_pickle(texts: list[str]) -> None:
+    import pickle
+
+    fast = FastTfidfVectorizer(analyzer="word", ngram_range=(1, 2)).fit(texts)
+    state = fast.__getstate__()
+    assert "vocabulary_" not in state and isinstance(state["_vocabulary_terms"], str)
+    clone = pickle.loads(pickle.dumps(fast))
+    assert clone.vocabulary_ == fast.vocabulary_
