@@ -49,22 +49,18 @@ class FastTfidfVectorizer(TfidfVectorizer):
             words = terms.split("\n") if terms else []
             self.vocabulary_ = dict(zip(words, range(len(words))))
 
-    def _word_indices(self, word: str, vocab: dict[str, int]) -> np.ndarray:
-        """Vocabulary indices of the char_wb n-grams of one word, as scikit-learn makes them."""
+    def _word_grams(self, word: str) -> list[str]:
+        """The char_wb n-grams of one word, exactly as scikit-learn makes them."""
         w = " " + word + " "
         w_len = len(w)
-        grams = []
         min_n, max_n = self.ngram_range
+        grams: list[str] = []
         for n in range(min_n, max_n + 1):
-            offset = 0
-            grams.append(w[offset:offset + n])
-            while offset + n < w_len:
-                offset += 1
-                grams.append(w[offset:offset + n])
-            if offset == 0:
+            if w_len <= n:
+                grams.append(w)  # a short word counts once, whole (scikit-learn's rule)
                 break
-        idx = np.fromiter(map(vocab.get, grams, repeat(-1)), dtype=np.int32, count=len(grams))
-        return idx[idx >= 0]
+            grams += [w[i:i + n] for i in range(w_len - n + 1)]
+        return grams
 
     def _counts_char_wb(self, docs: list[str], vocab: dict[str, int]) -> sp.csr_matrix:
         """Counts as (documents × words) @ (words × n-grams): the sparse product sums the
@@ -80,10 +76,17 @@ class FastTfidfVectorizer(TfidfVectorizer):
         np.cumsum([len(w) for w in doc_words], out=doc_ptr[1:])
         per_doc = sp.csr_matrix((np.ones(len(ids), dtype=self.dtype), ids, doc_ptr), shape=(len(docs), len(distinct)))
         grams = list(map(cache.get, distinct))
-        for i in [i for i, g in enumerate(grams) if g is None]:
-            grams[i] = self._word_indices(distinct[i], vocab)
-            if len(cache) < _CACHE_LIMIT:
-                cache[distinct[i]] = grams[i]
+        missing = [i for i, g in enumerate(grams) if g is None]
+        if missing:
+            # look up the n-grams of every new word in one pass, then split them per word
+            lists = [self._word_grams(distinct[i]) for i in missing]
+            flat = list(chain.from_iterable(lists))
+            found = np.fromiter(map(vocab.get, flat, repeat(-1)), dtype=np.int32, count=len(flat))
+            bounds = np.cumsum([len(g) for g in lists])[:-1]
+            for i, idx in zip(missing, np.split(found, bounds)):
+                grams[i] = idx[idx >= 0]
+                if len(cache) < _CACHE_LIMIT:
+                    cache[distinct[i]] = grams[i]
         word_ptr = np.zeros(len(distinct) + 1, dtype=np.int64)
         np.cumsum([len(g) for g in grams], out=word_ptr[1:])
         cols = np.concatenate(grams) if grams else _EMPTY
