@@ -32,6 +32,7 @@ from clientwatch.mime import HEADER_FIELDS, MAX_TEXT_CHARS, choose_text_part
 from clientwatch.report import client_dict
 from clientwatch.store import Store
 from servers import DovecotServer, ImapAccount
+from test_ingest_e2e import config_file
 
 NOW = datetime(2026, 3, 18, 15, 0, tzinfo=timezone.utc)
 ME = samples.ME
@@ -40,20 +41,7 @@ ME = samples.ME
 # --- helpers --------------------------------------------------------------------------------
 def write_config(account: ImapAccount, directory: Path, security: str = "none", **imap: Any) -> Config:
     """A private config file for ``account`` (the sample's [me] and [[clients]]), loaded."""
-    directory.mkdir(parents=True, exist_ok=True)
-    secret = directory / "imap-password"
-    secret.write_text(account.password + "\n")
-    secret.chmod(0o600)
-    table: dict[str, Any] = {"host": "127.0.0.1", "security": security, "username": account.user,
-                             "password_file": str(secret),
-                             "port": account.imaps_port if security == "ssl" else account.imap_port}
-    if security != "none":
-        table["tls_ca_file"] = account.cert_path
-    table.update(imap)
-    path = directory / "config.toml"
-    path.write_text(samples.sample_config_toml(str(directory / "state" / "clientwatch.db"), table))
-    path.chmod(0o600)
-    return load_config(path)
+    return load_config(config_file(account, directory, security, **imap))
 
 
 def sync(config: Config, store: Store, **kwargs: Any) -> SyncResult:
