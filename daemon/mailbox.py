@@ -311,7 +311,12 @@ class _Fetch:
 
     def __init__(self, client: imapclient.IMAPClient, uids: list[int], items: bytes) -> None:
         self.imap = client._imap
+        self.uids = uids
         self.tag = self.imap._command("UID", "FETCH", _seqset(uids), items) if uids else None
+        # imaplib keeps untagged FETCH responses in one list per connection, and a server may
+        # answer pipelined commands out of order (Dovecot does): whichever completion pops
+        # them, they are merged here by UID, and each command takes its own UIDs' fields
+        self.pool: dict[int, dict[bytes, Any]] = self.imap.__dict__.setdefault("_clientwatch_pool", {})
 
     def result(self) -> dict[int, dict[bytes, Any]]:
         """``{uid: {item: value}}``, parsed by ``parse_fetch``."""
@@ -327,7 +332,10 @@ class _Fetch:
             raise ImapError(f"UID FETCH refused: {e}") from e
         if typ != "OK":
             raise ImapError(f"UID FETCH failed: {typ} {data!r:.200}")
-        return parse_fetch(data)
+        if data and data != [None]:
+            for uid, fields in parse_fetch(data).items():
+                self.pool.setdefault(uid, {}).update(fields)
+        return {uid: self.pool.pop(uid) for uid in self.uids if uid in self.pool}
 
 
 def uid_fetch(client: imapclient.IMAPClient, uids: list[int], items: bytes) -> dict[int, dict[bytes, Any]]:

@@ -11,6 +11,7 @@ import base64
 import binascii
 import codecs
 import email
+import email.errors
 import email.header
 import email.utils
 import hashlib
@@ -50,6 +51,8 @@ class ParseError(ValueError):
 # 1 ms a message, the largest single cost of a sync; scripts, styles and comments go,
 # block elements become line breaks, <blockquote> becomes "> " lines (text.py drops those)
 _HTML_DROP = re.compile(r"(?is)<!--.*?-->|<(script|style|head|title)\b.*?</\1\s*>")
+_HIDDEN_OPEN = re.compile(r"(?i)(?P<comment><!--)|<(?:(?P<script>script)|(?P<style>style)|(?P<head>head)|(?P<title>title))\b")
+_HIDDEN_CLOSE = {name: re.compile(rf"(?i)</{name}\s*>") for name in ("script", "style", "head", "title")}
 _HTML_BLOCK = re.compile(r"(?i)<\s*/?\s*(?:br|p|div|li|ul|ol|tr|table|h[1-6]|hr|pre|blockquote|section|article|header|"
                          r"footer|dd|dt|dl|center|address)\b[^>]*>")
 _HTML_CELL = re.compile(r"(?i)<\s*/?\s*t[dh]\b[^>]*>")
@@ -62,9 +65,11 @@ def codec_for(charset: str | None) -> str:
     label = (charset or "utf-8").strip().strip('"').lower()
     label = CHARSET_ALIASES.get(label, label)
     try:
-        return codecs.lookup(label).name
-    except LookupError:
+        name = codecs.lookup(label).name
+        b"".decode(name)  # "base64", "rot13", "zlib"... are codecs, but not text encodings
+    except (LookupError, ValueError):  # ValueError: a NUL or a lone surrogate in the label
         return "utf-8"
+    return name
 
 
 def decode_bytes(data: bytes, charset: str | None) -> str:
@@ -109,8 +114,8 @@ def decode_header(value: Any) -> str:
         try:
             parts = email.header.decode_header(text)
             text = "".join(decode_bytes(p, cs) if isinstance(p, bytes) else p for p, cs in parts)
-        except (ValueError, LookupError, AssertionError, binascii.Error):
-            pass
+        except (ValueError, LookupError, AssertionError, binascii.Error, email.errors.HeaderParseError):
+            pass  # HeaderParseError: a "b" encoded word that is not base64 ("=?utf-8?b?a?=")
     # CR, LF and other controls never survive: header values end up in alerts
     return _CONTROLS.sub(" ", text).strip()
 
@@ -136,11 +141,18 @@ def parse_addresses(values: Iterable[str]) -> list[tuple[str, str]]:
     pairs = []
     # split into addresses BEFORE decoding RFC 2047 words: an encoded display name such as
     # "=?utf-8?b?...?=" that decodes to "x, Bcc: evil@example" must stay a name, never an address
-    raw = [_CONTROLS.sub(" ", _header_text(v)) for v in values if v]
+    # whitespace runs collapsed: a long one made _SIMPLE_ADDRESS backtrack quadratically
+    # (a second for 20,000 spaces in a From field)
+    raw = [" ".join(_CONTROLS.sub(" ", _header_text(v)).split()) for v in values if v]
     found: list[tuple[str, str]] = []
     for text in raw:
         simple = _simple_addresses(text)
-        found += simple if simple is not None else email.utils.getaddresses([text])
+        if simple is None:
+            try:
+                simple = email.utils.getaddresses([text])
+            except RecursionError:  # thousands of nested "(" comments or groups: garbage
+                simple = []
+        found += simple
     for name, addr in found:
         addr = addr.strip().strip("<>").lower()
         if "@" in addr and " " not in addr and len(addr) <= 254 and "=?" not in addr:
@@ -163,6 +175,9 @@ def _header_text(value: Any) -> str:
 _DATE = re.compile(r"\s*(?:[A-Za-z]{3},\s*)?(\d{1,2})\s+([A-Za-z]{3})\s+(\d{4})\s+(\d\d):(\d\d)(?::(\d\d))?"
                    r"\s+([-+])(\d\d)(\d\d)\s*(?:\([^()]*\))?\s*")
 _MONTHS = {m: i for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), start=1)}
+# year-like numbers: not part of a time ("10:12") nor a zone ("+0100")
+_PADDED_YEAR = re.compile(r"(?<![\d:+-])0\d{2,3}(?![\d:])")
+_FULL_YEAR = re.compile(r"(?<![\d:+-])[1-9]\d{3}(?![\d:])")
 
 
 def _quick_date(value: str) -> datetime | None:
@@ -188,8 +203,13 @@ def parse_date(value: str | None) -> datetime | None:
         quick = _quick_date(value)
         if quick is not None:
             return quick
+    text = decode_header(value)
+    if _PADDED_YEAR.search(text) and not _FULL_YEAR.search(text):
+        # "1 Jan 0001": email.utils reads a zero-padded year as a two-digit one (2001), but
+        # such a date is absurd, not recent
+        return None
     try:
-        parsed = email.utils.parsedate_to_datetime(decode_header(value))
+        parsed = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if parsed is None:
@@ -233,8 +253,41 @@ def is_automated(headers: "EmailMessage | HeaderFields", from_addr: str) -> bool
                              r"([-+._].*)?", local))
 
 
+def _drop_hidden(html: str) -> str:
+    """``_HTML_DROP.sub(" ", html)`` in linear time. Finding no closing tag, the lazy regex
+    rescans the rest of the text from every later opening one: seconds for 80 kB of
+    "<style>". An element never closed stays, as it does with the regex."""
+    out: list[str] = []
+    done = start = 0
+    unclosed: set[str] = set()
+    while (m := _HIDDEN_OPEN.search(html, start)) is not None:
+        name, start = m.lastgroup or "", m.end()
+        if name in unclosed:
+            continue
+        if name == "comment":
+            end = html.find("-->", start)
+            end = end + 3 if end >= 0 else -1
+        else:
+            close = _HIDDEN_CLOSE[name].search(html, start)
+            end = close.end() if close else -1
+        if end < 0:  # and so for every later one of its kind
+            unclosed.add(name)
+            continue
+        out += (html[done:m.start()], " ")
+        done = start = end
+    out.append(html[done:])
+    return "".join(out)
+
+
+def _sub_tags(pattern: re.Pattern[str], repl: str, text: str) -> str:
+    # every tag pattern ends with ">": none matches past the last one, but a regex would try
+    # from each "<" there, each try scanning to the end (quadratic: seconds for 80 kB of "<")
+    end = text.rfind(">") + 1
+    return pattern.sub(repl, text[:end]) + text[end:]
+
+
 def _strip_tags(html: str) -> str:
-    return _HTML_TAG.sub("", _HTML_CELL.sub(" ", _HTML_BLOCK.sub("\n", html)))
+    return _sub_tags(_HTML_TAG, "", _sub_tags(_HTML_CELL, " ", _sub_tags(_HTML_BLOCK, "\n", html)))
 
 
 def _quoted(match: re.Match[str]) -> str:
@@ -244,7 +297,7 @@ def _quoted(match: re.Match[str]) -> str:
 
 def html_to_text(html: str) -> str:
     """Readable text of an HTML body (scripts, styles and comments dropped, quotes as "> ")."""
-    html = " ".join(_HTML_DROP.sub(" ", html).split())  # source line breaks are only spaces in HTML
+    html = " ".join(_drop_hidden(html).split())  # source line breaks are only spaces in HTML
     if html.lower().count("<blockquote") <= 50:  # innermost first; a bound against pathological nesting
         for _ in range(10):
             html, n = _BLOCKQUOTE.subn(_quoted, html)
@@ -355,7 +408,12 @@ def parse_raw(raw: bytes, internaldate: datetime | None = None, folder: str = ""
     if not raw or not raw.strip():
         raise ParseError("empty message")
     try:
-        msg = email.message_from_bytes(raw)
+        try:
+            msg = email.message_from_bytes(raw)
+        except RecursionError:
+            # parts nested deeper (about 1,000) than the email package's recursive parser can
+            # follow: the header fields alone still date and attribute the message
+            return build_message(parse_headers(raw), "", internaldate, folder, uid)
         found = _walk_text(msg)
         return build_message(msg, found[1] if found else "", internaldate, folder, uid)
     except ParseError:
