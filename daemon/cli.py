@@ -41,10 +41,11 @@ def _model(config: Any | None = None, required: bool = True) -> Any:
     path = getattr(config, "model_path", None) if config is not None else None
     try:
         return ToneModel.load(path)
-    except ModelError:
+    except ModelError as e:
         if required:
             raise
-        log.warning("no usable tone model: tone columns stay empty (run `clientwatch train`)", exc_info=False)
+        # say why (missing, damaged, another scikit-learn, unsafe mode): each has its own fix
+        log.warning("no usable tone model (%s): tone columns stay empty", e)
         return None
 
 

@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import shlex
+import signal
 import stat
 import subprocess
 import tomllib
@@ -74,21 +75,38 @@ class Secret:
 
 
 def run_secret_command(command: str, key: str) -> str:
-    """Run ``command`` without a shell, with a timeout; its first output line is the secret."""
-    argv = shlex.split(command)
+    """Run ``command`` without a shell, with a timeout; its first output line is the secret.
+
+    It runs in a session of its own, so a timeout kills everything it started (a wrapper
+    script's gpg or keyring helper), not only the wrapper, and nothing is left behind.
+    """
+    try:
+        argv = shlex.split(command)
+    except ValueError as e:  # "No closing quotation"
+        raise SecretError(f"{key}: cannot parse the command: {e}") from e
     if not argv:
         raise SecretError(f"{key}: the command is empty")
     try:
-        done = subprocess.run(argv, capture_output=True, timeout=SECRET_COMMAND_TIMEOUT,
-                              stdin=subprocess.DEVNULL, check=False)
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=True)
     except FileNotFoundError as e:
         raise SecretError(f"{key}: command not found: {argv[0]}") from e
-    except subprocess.TimeoutExpired as e:
-        raise SecretError(f"{key}: {argv[0]} did not finish within {SECRET_COMMAND_TIMEOUT:.0f} s") from e
-    if done.returncode != 0:
-        # stderr may echo the secret's neighbourhood; report only its size and the exit code
-        raise SecretError(f"{key}: {argv[0]} exited with status {done.returncode}")
-    out = done.stdout.decode("utf-8", "replace").splitlines()
+    except OSError as e:  # not executable, a directory, ...
+        raise SecretError(f"{key}: cannot run {argv[0]}: {e.strerror}") from e
+    with proc:
+        try:
+            stdout, _stderr = proc.communicate(timeout=SECRET_COMMAND_TIMEOUT)
+        except subprocess.TimeoutExpired as e:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+            raise SecretError(f"{key}: {argv[0]} did not finish within {SECRET_COMMAND_TIMEOUT:g} s") from e
+    if proc.returncode != 0:
+        # stderr may echo the secret's neighbourhood; report only the exit code
+        raise SecretError(f"{key}: {argv[0]} exited with status {proc.returncode}")
+    out = stdout.decode("utf-8", "replace").splitlines()
     if not out or not out[0].strip():
         raise SecretError(f"{key}: {argv[0]} printed nothing")
     return out[0].strip()

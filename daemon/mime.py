@@ -66,7 +66,7 @@ def codec_for(charset: str | None) -> str:
     label = CHARSET_ALIASES.get(label, label)
     try:
         name = codecs.lookup(label).name
-        b"".decode(name)  # "base64", "rot13", "zlib"... are codecs, but not text encodings
+        b"a".decode(name, "ignore")  # "base64", "rot13", "zlib"... are codecs, but not text encodings
     except (LookupError, ValueError):  # ValueError: a NUL or a lone surrogate in the label
         return "utf-8"
     return name

@@ -10,6 +10,7 @@ import logging
 import os
 import sqlite3
 import time
+import urllib.parse
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -66,6 +67,13 @@ def _private_file(path: Path) -> None:
         os.chmod(p, 0o600)
 
 
+def _read_only_fs(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
 class Store:
     """A connection to the store; use as a context manager or call ``close()``."""
 
@@ -84,7 +92,13 @@ class Store:
                         os.umask(old_mask)
             target = str(self.path) if self.path else ":memory:"
             if readonly:
-                target = f"file:{self.path}?mode=ro"
+                # quoted: a "#", "?" or "%" in the path must not cut the URI short (SQLite would
+                # then create a stray file at the truncated path) nor add parameters to it
+                target = f"file:{urllib.parse.quote(str(self.path))}?mode=ro"
+                if self.path is not None and _read_only_fs(self.path):
+                    # SQLite cannot create the WAL index (-shm) on a read-only file system, and
+                    # nothing can change the file there: read it as immutable
+                    target += "&immutable=1"
             self.db = sqlite3.connect(target, uri=readonly, timeout=30, isolation_level=None)
             self.db.row_factory = sqlite3.Row
             if not readonly:

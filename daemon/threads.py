@@ -26,7 +26,9 @@ _TAG_RE = re.compile(r"^\s*\[(?:ext|external|extern|spam|sent|ticket[^\]]*)\]\s*
 def normalize_subject(subject: str) -> str:
     """The subject without reply/forward prefixes and external tags, case-folded, spaces collapsed."""
     text = subject or ""
-    for _ in range(20):
+    # until nothing changes (each pass shortens the text, so this ends): a fixed number of passes
+    # left "Re: Re: ..." stacked 21 deep half-stripped, in a thread of its own
+    while True:
         stripped = _TAG_RE.sub("", _PREFIX_RE.sub("", text, count=1), count=1)
         if stripped == text:
             break
