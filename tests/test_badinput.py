@@ -158,8 +158,8 @@ def test_import_logs_and_records_every_bad_message_and_analyses_the_good(
     assert_no_crash(code, capsys.readouterr(), caplog)
 
     expected_bad = {key for key, case in keys.items() if not case.parseable}
-    logged = [m.group(1) for r in caplog.records if r.name == "clientwatch.importer"
-              for m in [re.search(r": message (\S+) skipped: ", r.getMessage())] if m]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "clientwatch.importer" and r.levelno == logging.WARNING]
+    logged = [m.group(1) for text in warnings for m in [re.search(r": message (\S+) skipped: ", text)] if m]
     assert len(logged) == len(expected_bad) and set(logged) == expected_bad, _describe(set(logged) ^ expected_bad, keys)
     with Store(config.storage_path) as store:
         rows = store.bad_messages()
@@ -243,8 +243,9 @@ def test_imap_sync_logs_and_records_bad_mail_by_uid_and_never_downloads_attachme
 
     expected_bad = {uid for uid, c in uids.items() if c.imap_parseable is False}
     maybe_bad = {uid for uid, c in uids.items() if c.imap_parseable is None}
-    logged = [int(m.group(1)) for r in caplog.records if r.name == "clientwatch.mailbox"
-              for m in [re.search(r"folder 'INBOX' UID (\d+): skipped a malformed message", r.getMessage())] if m]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "clientwatch.mailbox" and r.levelno == logging.WARNING]
+    logged = [int(m.group(1)) for text in warnings
+              for m in [re.search(r"folder 'INBOX' UID (\d+): skipped a malformed message", text)] if m]
     assert len(logged) == len(set(logged))
     with Store(config.storage_path) as store:
         rows = store.bad_messages()
