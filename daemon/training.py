@@ -371,8 +371,9 @@ class Trainer:
                 recalls.append(m["per_class"].get("abusive", {}).get("recall", 0.0))
             result[f"+{name}"] = {"rows": len(extra), "macro_f1_mean": round(float(np.mean(scores)), 4),
                                   "abusive_recall_mean": round(float(np.mean(recalls)), 4)}
-            self.echo(f"ablation +{name} ({len(extra)} rows): CV macro-F1 {np.mean(scores):.3f} "
-                      f"(corpus only {base_cv['macro_f1_mean']:.3f}), abusive recall {np.mean(recalls):.3f}")
+            row = result[f"+{name}"]  # print the rounded figures the model card records
+            self.echo(f"ablation +{name} ({len(extra)} rows): CV macro-F1 {row['macro_f1_mean']:.3f} "
+                      f"(corpus only {base_cv['macro_f1_mean']:.3f}), abusive recall {row['abusive_recall_mean']:.3f}")
         return result
 
 
