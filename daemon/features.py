@@ -29,6 +29,7 @@ class FastTfidfVectorizer(TfidfVectorizer):
         state = dict(super().__getstate__())
         state.pop("_word_cache", None)
         state.pop("_token_re", None)
+        state.pop("_word_index", None)
         vocab = state.pop("vocabulary_", None)
         if vocab is not None:
             # one newline-joined string instead of a dict of ~10^5 strings: joblib unpickles in
@@ -95,11 +96,57 @@ class FastTfidfVectorizer(TfidfVectorizer):
         # column order within a row does not matter to TF-IDF or a linear model: no sort
         return (per_doc @ per_word).tocsr()
 
-    def _doc_indices_word(self, doc: str, vocab: dict[str, int]) -> np.ndarray:
-        tokens = self._token_re.findall(doc.lower() if self.lowercase else doc)
-        feats = tokens if self.ngram_range == (1, 1) else tokens + list(map(" ".join, zip(tokens, tokens[1:])))
-        idx = np.fromiter(map(vocab.get, feats, repeat(-1)), dtype=np.int32, count=len(feats))
-        return idx[idx >= 0]
+    def _word_tables(self, vocab: dict[str, int]) -> tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray]:
+        """Vocabulary as integer tables: a token index, token → unigram feature, and the
+        sorted keys ``t1 * n_tokens + t2`` of the bigram features with their feature ids."""
+        tables = self.__dict__.get("_word_index")
+        if tables is not None and tables[0] is vocab:
+            return tables[1]
+        tokens: dict[str, int] = {}
+        uni: list[tuple[int, int]] = []
+        bi: list[tuple[str, str, int]] = []
+        for term, feature in vocab.items():
+            first, _, second = term.partition(" ")
+            if second:
+                bi.append((first, second, feature))
+                tokens.setdefault(first, len(tokens))
+                tokens.setdefault(second, len(tokens))
+            else:
+                uni.append((tokens.setdefault(term, len(tokens)), feature))
+        n = len(tokens)
+        unigram = np.full(n + 1, -1, dtype=np.int64)  # the last slot: a token not in the vocabulary
+        for token, feature in uni:
+            unigram[token] = feature
+        keys = np.array([tokens[a] * n + tokens[b] for a, b, _ in bi], dtype=np.int64)
+        features = np.array([f for _, _, f in bi], dtype=np.int64)
+        order = np.argsort(keys, kind="stable")
+        built = (tokens, unigram, keys[order], features[order])
+        self.__dict__["_word_index"] = (vocab, built)
+        return built
+
+    def _counts_word(self, docs: list[str], vocab: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+        """(row, feature) of every word 1- or 1-2-gram in ``docs``: the tokens of the whole batch
+        are looked up once, and bigrams are matched as integer pairs in numpy."""
+        tokens, unigram, bigram_keys, bigram_features = self._word_tables(vocab)
+        find = self.__dict__.setdefault("_token_re", re.compile(r"\w+"))
+        doc_tokens = [find.findall(d.lower() if self.lowercase else d) for d in docs]
+        lengths = np.fromiter(map(len, doc_tokens), dtype=np.int64, count=len(docs))
+        n = len(tokens)
+        flat = list(chain.from_iterable(doc_tokens))
+        ids = np.fromiter(map(tokens.get, flat, repeat(n)), dtype=np.int64, count=len(flat))
+        rows = np.repeat(np.arange(len(docs), dtype=np.int64), lengths)
+        uni = unigram[ids]
+        keep = uni >= 0
+        out_rows, out_cols = [rows[keep]], [uni[keep]]
+        if self.ngram_range == (1, 2) and len(ids) > 1 and len(bigram_keys):
+            a, b = ids[:-1], ids[1:]
+            pair = (rows[:-1] == rows[1:]) & (a < n) & (b < n)
+            key = a[pair] * n + b[pair]
+            pos = np.minimum(np.searchsorted(bigram_keys, key), len(bigram_keys) - 1)
+            hit = bigram_keys[pos] == key
+            out_rows.append(rows[:-1][pair][hit])
+            out_cols.append(bigram_features[pos[hit]])
+        return np.concatenate(out_rows), np.concatenate(out_cols)
 
     def _simple_words(self) -> bool:
         """Plain word 1- or 1-2-grams with scikit-learn's default preprocessing and no stop words."""
@@ -116,9 +163,9 @@ class FastTfidfVectorizer(TfidfVectorizer):
             return self._tfidf.transform(sp.csr_matrix((1, len(vocab)), dtype=self.dtype))[:0]
         if self.analyzer == "char_wb":
             return self._tfidf.transform(self._counts_char_wb(docs, vocab), copy=False)
-        if self._simple_words():
-            self._token_re = re.compile(self.token_pattern)
-            rows = [self._doc_indices_word(d, vocab) for d in docs]
+        n_features = len(vocab)
+        if self._simple_words() and self.token_pattern == r"(?u)\b\w+\b":  # \b\w+\b is \w+
+            row_ids, cols = self._counts_word(docs, vocab)
         else:
             analyze = self.build_analyzer()
             rows = []
@@ -126,11 +173,11 @@ class FastTfidfVectorizer(TfidfVectorizer):
                 feats = analyze(d)
                 idx = np.fromiter(map(vocab.get, feats, repeat(-1)), dtype=np.int32, count=len(feats))
                 rows.append(idx[idx >= 0])
+            lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+            cols = np.concatenate(rows).astype(np.int64)
+            row_ids = np.repeat(np.arange(len(docs), dtype=np.int64), lengths)
         # one sort of (row, column) keys gives CSR in canonical order with duplicates counted
-        n_features = len(vocab)
-        lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
-        cols = np.concatenate(rows).astype(np.int64)
-        keys = np.repeat(np.arange(len(docs), dtype=np.int64), lengths) * n_features + cols
+        keys = row_ids * n_features + cols
         keys, counts = np.unique(keys, return_counts=True)
         row_of = keys // n_features
         indptr = np.zeros(len(docs) + 1, dtype=np.int64)

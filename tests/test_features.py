@@ -20,6 +20,9 @@ def texts() -> list[str]:
     dict(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True, max_features=50000),
     dict(analyzer="char_wb", ngram_range=(1, 3)),
     dict(analyzer="word", ngram_range=(1, 2), min_df=2, max_df=0.5, sublinear_tf=True, token_pattern=r"(?u)\b\w+\b"),
+    # a small vocabulary keeps bigrams whose words were pruned as unigrams
+    dict(analyzer="word", ngram_range=(1, 2), token_pattern=r"(?u)\b\w+\b", max_features=300, lowercase=False),
+    dict(analyzer="word", ngram_range=(1, 1), token_pattern=r"(?u)\b\w+\b"),
     dict(analyzer="word", ngram_range=(1, 1)),
     dict(analyzer="word", ngram_range=(1, 3)),
 ])
