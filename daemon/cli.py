@@ -174,11 +174,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from .modelcard import update_card
     from .tone import default_model_path
-    from .training import CORPUS_DIR, Trainer, load_corpus, load_extra
+    from .training import CORPUS_DIR, EVAL_DIR, Trainer, load_corpus, load_extra
 
     examples, digest = load_corpus(Path(args.corpus) if args.corpus else CORPUS_DIR)
     extras = dict(load_extra(spec) for spec in args.extra or [])
-    model, meta = Trainer(examples, digest, seed=args.seed, extras=extras, echo=_out).run()
+    eval_dir = Path(args.eval_dir) if args.eval_dir else EVAL_DIR
+    model, meta = Trainer(examples, digest, seed=args.seed, extras=extras, echo=_out, eval_dir=eval_dir).run()
     out = model.save(Path(args.out) if args.out else default_model_path())
     _out(f"\nsaved {out} ({out.stat().st_size / 1e6:.1f} MB) in {meta['training_seconds']} s")
     if args.card:
@@ -252,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="add a public data set to training for the ablation (davidson, politeness, email-intent)")
     s.add_argument("--seed", type=int, default=20261122)
     s.add_argument("--card", metavar="PATH", help="rewrite the figures section of this model card")
+    s.add_argument("--eval-dir", metavar="DIR", help="blind set scored after training (default: models/eval)")
     s.set_defaults(func=cmd_train)
     s = sub.add_parser("import", help="analyse an mbox file or a Maildir with the same pipeline")
     s.add_argument("path", metavar="PATH")

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import re
 from itertools import chain, repeat
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.utils.validation import check_is_fitted
+
+if TYPE_CHECKING:
+    from .sentences import Segmented
 
 _CACHE_LIMIT = 200_000
 _EMPTY = np.empty(0, dtype=np.int32)
@@ -67,14 +70,19 @@ class FastTfidfVectorizer(TfidfVectorizer):
         """Counts as (documents × words) @ (words × n-grams): the sparse product sums the
         n-grams of repeated words in C; each word's n-grams are looked up once and cached."""
         cache = self.__dict__.setdefault("_word_cache", {})
-        ws = self._white_spaces
-        doc_words = [ws.sub(" ", d.lower() if self.lowercase else d).split() for d in docs]
-        all_words = list(chain.from_iterable(doc_words))
-        distinct = list(dict.fromkeys(all_words))
+        # scikit-learn collapses whitespace runs before split(); split() alone gives the same
+        # words. One split of the whole batch, documents separated by a "\x00" word (a NUL
+        # inside a message, which mail never carries, is read as a space).
+        joined = " \x00 ".join(d.replace("\x00", " ") for d in docs) + " \x00"
+        words = (joined.lower() if self.lowercase else joined).split()
+        boundary = np.fromiter(map("\x00".__eq__, words), dtype=bool, count=len(words))
+        distinct = list(dict.fromkeys(words))
+        distinct.remove("\x00")
         position = dict(zip(distinct, range(len(distinct))))
-        ids = np.fromiter(map(position.__getitem__, all_words), dtype=np.int32, count=len(all_words))
+        position["\x00"] = -1
+        ids = np.fromiter(map(position.__getitem__, words), dtype=np.int32, count=len(words))[~boundary]
         doc_ptr = np.zeros(len(docs) + 1, dtype=np.int64)
-        np.cumsum([len(w) for w in doc_words], out=doc_ptr[1:])
+        doc_ptr[1:] = np.flatnonzero(boundary) - np.arange(len(docs))
         per_doc = sp.csr_matrix((np.ones(len(ids), dtype=self.dtype), ids, doc_ptr), shape=(len(docs), len(distinct)))
         grams = list(map(cache.get, distinct))
         missing = [i for i, g in enumerate(grams) if g is None]
@@ -124,29 +132,71 @@ class FastTfidfVectorizer(TfidfVectorizer):
         self.__dict__["_word_index"] = (vocab, built)
         return built
 
-    def _counts_word(self, docs: list[str], vocab: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
-        """(row, feature) of every word 1- or 1-2-gram in ``docs``: the tokens of the whole batch
-        are looked up once, and bigrams are matched as integer pairs in numpy."""
+    def _counts_word(self, docs: list[str], vocab: dict[str, int], spanning: np.ndarray | None = None,
+                     flat: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row, feature, inside-one-row) of every word 1- or 1-2-gram in ``docs``: the tokens of
+        the whole batch are looked up once, and bigrams are matched as integer pairs in numpy.
+        With ``spanning`` (a group per row, e.g. the message of each sentence), bigrams that
+        join the end of one row to the start of the next row of the same group count too, with
+        inside-one-row False. ``flat`` is the batch already tokenised (``Segmented.lower_tokens``)."""
         tokens, unigram, bigram_keys, bigram_features = self._word_tables(vocab)
-        find = self.__dict__.setdefault("_token_re", re.compile(r"\w+"))
-        doc_tokens = [find.findall(d.lower() if self.lowercase else d) for d in docs]
-        lengths = np.fromiter(map(len, doc_tokens), dtype=np.int64, count=len(docs))
+        if flat is None:
+            # one scan of the whole batch, rows separated by \x00 (never part of a token)
+            find = self.__dict__.setdefault("_token_re", re.compile(r"\w+|\x00"))
+            joined = "\x00".join(d.replace("\x00", " ") for d in docs) + "\x00"
+            flat = find.findall(joined.lower() if self.lowercase else joined)
         n = len(tokens)
-        flat = list(chain.from_iterable(doc_tokens))
         ids = np.fromiter(map(tokens.get, flat, repeat(n)), dtype=np.int64, count=len(flat))
-        rows = np.repeat(np.arange(len(docs), dtype=np.int64), lengths)
+        boundary = np.fromiter(map("\x00".__eq__, flat), dtype=bool, count=len(flat))
+        rows = (np.cumsum(boundary) - boundary)[~boundary]
+        ids = ids[~boundary]
         uni = unigram[ids]
         keep = uni >= 0
-        out_rows, out_cols = [rows[keep]], [uni[keep]]
+        out_rows, out_cols, out_within = [rows[keep]], [uni[keep]], [np.ones(int(keep.sum()), dtype=bool)]
         if self.ngram_range == (1, 2) and len(ids) > 1 and len(bigram_keys):
             a, b = ids[:-1], ids[1:]
-            pair = (rows[:-1] == rows[1:]) & (a < n) & (b < n)
+            same = rows[:-1] == rows[1:]
+            joined = same if spanning is None else spanning[rows[:-1]] == spanning[rows[1:]]
+            pair = joined & (a < n) & (b < n)
             key = a[pair] * n + b[pair]
             pos = np.minimum(np.searchsorted(bigram_keys, key), len(bigram_keys) - 1)
             hit = bigram_keys[pos] == key
             out_rows.append(rows[:-1][pair][hit])
             out_cols.append(bigram_features[pos[hit]])
-        return np.concatenate(out_rows), np.concatenate(out_cols)
+            out_within.append(same[pair][hit])
+        return np.concatenate(out_rows), np.concatenate(out_cols), np.concatenate(out_within)
+
+    def transform_segmented(self, seg: "Segmented") -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """TF-IDF of the messages and of their sentences, counting each word once: a message's
+        counts are its sentences' counts summed, plus (word bigrams) the pairs that span two
+        of its sentences. The message rows equal ``transform(seg.docs)``."""
+        check_is_fitted(self, msg="The TF-IDF vectorizer is not fitted")
+        vocab = self.vocabulary_
+        if self.analyzer == "char_wb" and not self.binary and seg.texts:
+            per_sentence = self._counts_char_wb(seg.texts, vocab)
+            per_doc = (seg.summing() @ per_sentence).tocsr()
+        elif self.analyzer == "word" and not self.binary and seg.texts and self._simple_words() \
+                and self.token_pattern == r"(?u)\b\w+\b":
+            shared = seg.lower_tokens() if self.lowercase else None
+            rows, cols, within = self._counts_word(seg.texts, vocab, spanning=seg.owner, flat=shared)
+            per_sentence = self._count_matrix(rows[within], cols[within], len(seg.texts), len(vocab))
+            per_doc = self._count_matrix(seg.owner[rows], cols, len(seg.docs), len(vocab))
+        else:
+            return self.transform(seg.docs), self.transform(seg.texts)
+        return (self._tfidf.transform(per_doc.astype(self.dtype), copy=False),
+                self._tfidf.transform(per_sentence.astype(self.dtype), copy=False))
+
+    @staticmethod
+    def _count_matrix(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_features: int) -> sp.csr_matrix:
+        """CSR counts from (row, column) pairs: one sort gives canonical order, duplicates counted."""
+        keys, counts = np.unique(rows * n_features + cols, return_counts=True)
+        indptr = np.zeros(n_rows + 1, dtype=np.int64)
+        np.cumsum(np.bincount(keys // n_features, minlength=n_rows), out=indptr[1:])
+        matrix = sp.csr_matrix((counts.astype(np.float32), (keys % n_features).astype(np.int32), indptr),
+                               shape=(n_rows, n_features))
+        matrix.has_sorted_indices = True
+        matrix.has_canonical_format = True
+        return matrix
 
     def _simple_words(self) -> bool:
         """Plain word 1- or 1-2-grams with scikit-learn's default preprocessing and no stop words."""
@@ -165,7 +215,7 @@ class FastTfidfVectorizer(TfidfVectorizer):
             return self._tfidf.transform(self._counts_char_wb(docs, vocab), copy=False)
         n_features = len(vocab)
         if self._simple_words() and self.token_pattern == r"(?u)\b\w+\b":  # \b\w+\b is \w+
-            row_ids, cols = self._counts_word(docs, vocab)
+            row_ids, cols, _ = self._counts_word(docs, vocab)
         else:
             analyze = self.build_analyzer()
             rows = []
@@ -176,14 +226,5 @@ class FastTfidfVectorizer(TfidfVectorizer):
             lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
             cols = np.concatenate(rows).astype(np.int64)
             row_ids = np.repeat(np.arange(len(docs), dtype=np.int64), lengths)
-        # one sort of (row, column) keys gives CSR in canonical order with duplicates counted
-        keys = row_ids * n_features + cols
-        keys, counts = np.unique(keys, return_counts=True)
-        row_of = keys // n_features
-        indptr = np.zeros(len(docs) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(row_of, minlength=len(docs)), out=indptr[1:])
-        matrix = sp.csr_matrix((counts.astype(self.dtype), (keys % n_features).astype(np.int32), indptr),
-                               shape=(len(docs), n_features))
-        matrix.has_sorted_indices = True
-        matrix.has_canonical_format = True
-        return self._tfidf.transform(matrix, copy=False)
+        matrix = self._count_matrix(row_ids, cols, len(docs), n_features)
+        return self._tfidf.transform(matrix.astype(self.dtype), copy=False)

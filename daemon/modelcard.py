@@ -14,7 +14,8 @@ def render(meta: dict[str, Any]) -> str:
     held, cv = meta["held_out"], meta["cross_validation"]
     lines = [f"Trained {meta['trained_at']} with scikit-learn {meta['sklearn_version']}, seed {meta['seed']}, "
              f"on {meta['corpus_size']} messages (corpus sha256 `{meta['corpus_sha256'][:16]}`) "
-             f"in {meta['training_seconds']} s. Abusive threshold: {meta['abusive_threshold']}.", "",
+             f"in {meta['training_seconds']} s. Abusive threshold: {meta['abusive_threshold']}; sentence weight: "
+             f"{meta.get('sentence_weight', 1.0)}.", "",
              "### Held-out split (grouped by scenario)", "", "```", format_metrics(held["overall"]), "```", "",
              "| language | n | macro-F1 | abusive F1 | controlling F1 | stalling F1 | neutral F1 |",
              "|---|---|---|---|---|---|---|"]
@@ -22,6 +23,10 @@ def render(meta: dict[str, Any]) -> str:
         f1 = {l: v["f1"] for l, v in m["per_class"].items()}
         lines.append(f"| {lang} | {m['n']} | {m['macro_f1']:.3f} | " + " | ".join(
             f"{f1.get(l, 0):.3f}" for l in ("abusive", "controlling", "stalling", "neutral")) + " |")
+    en = held["per_language"].get("en", {}).get("per_class", {}).get("abusive")
+    if en:
+        lines += ["", f"English abusive on the held-out split: precision {en['precision']:.3f}, recall {en['recall']:.3f} "
+                      f"(n={en['support']})."]
     dup = held["near_duplicates"]
     lines += ["", f"Near-duplicates between train and test (character-trigram cosine ≥ {dup['cutoff']}): "
                   f"{dup['count']} of {dup['of']} (max {dup['max_cosine']}, median {dup['median_cosine']}).", ""]
@@ -37,6 +42,24 @@ def render(meta: dict[str, Any]) -> str:
     lines += ["### Grouped 5-fold cross-validation", "",
               f"macro-F1 {cv['macro_f1_mean']:.3f} ± {cv['macro_f1_std']:.3f} (folds: "
               f"{', '.join(f'{s:.3f}' for s in cv['macro_f1_per_fold'])}); abusive recall {cv['abusive_recall_mean']:.3f}.", ""]
+    blind = meta.get("blind")
+    if blind:
+        bdup = blind["near_duplicates"]
+        lines += ["### Blind set (`models/eval/`: written without sight of the corpus, never trained on)", "",
+                  "```", format_metrics(blind["overall"]), "```", "",
+                  "| language | n | macro-F1 | abusive precision | abusive recall |", "|---|---|---|---|---|"]
+        for lang, m in blind["per_language"].items():
+            ab = m["per_class"].get("abusive", {})
+            lines.append(f"| {lang} | {m['n']} | {m['macro_f1']:.3f} | {ab.get('precision', 0):.3f} | {ab.get('recall', 0):.3f} |")
+        lines += ["", "| half | n | macro-F1 | English macro-F1 | English abusive precision | English abusive recall |",
+                  "|---|---|---|---|---|---|"]
+        for h in ("dev", "test"):
+            m, en_h = blind["halves"][h], blind["english_halves"][h]
+            ab = en_h["per_class"].get("abusive", {})
+            lines.append(f"| {h} | {m['n']} | {m['macro_f1']:.3f} | {en_h['macro_f1']:.3f} | {ab.get('precision', 0):.3f} | "
+                         f"{ab.get('recall', 0):.3f} |")
+        lines += ["", f"Near-duplicates between the corpus and the blind set (character-trigram cosine ≥ {bdup['cutoff']}): "
+                      f"{bdup['count']} of {bdup['of']} (max {bdup['max_cosine']}).", ""]
     if meta.get("ablation"):
         lines += ["### Ablation: public data sets added to the training folds", "",
                   "| training data | rows added | CV macro-F1 | abusive recall |", "|---|---|---|---|"]

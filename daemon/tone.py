@@ -101,7 +101,11 @@ class ToneModel:
         """Classify already-preprocessed texts; applies the tuned abusive threshold."""
         if not prepared:
             return []
-        probs = self.pipeline.predict_proba(list(prepared))
+        from .sentences import predict_proba
+
+        # models from before sentence scoring have no weight: message-level probabilities alone
+        probs = predict_proba(self.pipeline, list(prepared), float(self.meta.get("sentence_weight", 1.0)),
+                              self.meta.get("calibration"))
         classes = list(self.pipeline.classes_)
         threshold = float(self.meta.get("abusive_threshold", 0.5))
         abusive = classes.index("abusive") if "abusive" in classes else -1

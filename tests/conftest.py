@@ -76,10 +76,11 @@ def tone_model_path(tmp_path_factory):
 
     from clientwatch.text import client_text
     from clientwatch.tone import ToneModel
-    from clientwatch.training import build_pipeline, load_corpus
+    from clientwatch.training import SENTENCE_WEIGHT, build_pipeline, load_corpus
 
     examples, digest = load_corpus()
     pipeline = build_pipeline().fit([client_text(e.subject, e.text) for e in examples], [e.label for e in examples])
     meta = {"labels": list(pipeline.classes_), "sklearn_version": sklearn.__version__, "corpus_sha256": digest,
-            "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "abusive_threshold": 0.5}
+            "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "abusive_threshold": 0.5,
+            "sentence_weight": SENTENCE_WEIGHT}
     return ToneModel(pipeline, meta).save(tmp_path_factory.mktemp("model") / "tone.joblib")

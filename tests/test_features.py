@@ -58,3 +58,19 @@ def test_vocabulary_survives_the_compact_pickle(texts: list[str]) -> None:
     assert "vocabulary_" not in state and isinstance(state["_vocabulary_terms"], str)
     clone = pickle.loads(pickle.dumps(fast))
     assert clone.vocabulary_ == fast.vocabulary_
+
+
+@pytest.mark.parametrize("params", [
+    dict(analyzer="char_wb", ngram_range=(2, 4), min_df=2, sublinear_tf=True),
+    dict(analyzer="word", ngram_range=(1, 2), min_df=2, max_df=0.5, sublinear_tf=True, token_pattern=r"(?u)\b\w+\b"),
+    dict(analyzer="word", ngram_range=(1, 1)),  # the general path
+])
+def test_segmented_transform_equals_two_transforms(texts: list[str], params: dict) -> None:
+    from clientwatch.sentences import segment
+
+    fast = FastTfidfVectorizer(dtype=np.float32, **params).fit(texts)
+    docs = texts[:200] + ["", "Hi. You idiot! Thanks", "a\x00b. c", "x\n\ny z."]
+    seg = segment(docs)
+    per_doc, per_sentence = fast.transform_segmented(seg)
+    assert abs(per_doc - fast.transform(docs)).max() < 1e-6
+    assert abs(per_sentence - fast.transform(seg.texts)).max() < 1e-6

@@ -1,0 +1,265 @@
+"""Insult and threat lexicon features, written by the team, for the tone model.
+
+The n-gram features only know the words of the corpus; a client who calls someone a
+"numpty" or a "halfwit" uses a word the corpus may never contain. These few dense features
+pool a hand-written list of insults, contempt and threats in the six languages we serve,
+so the model learns *that* an insult aimed at the reader is abusive from the corpus and
+applies it to every word on the list. They count:
+
+- insults anywhere (profanity at things is common and neutral, so this alone is weak);
+- insults within a few words after a second-person word ("you absolute muppet",
+  "du Vollidiot", "nuvvu vedhava") — the strong signal;
+- threat and demeaning phrases ("I'll make sure everyone hears", "at your age");
+- words in capitals (yelling).
+
+All matching is compiled regular expressions, so a 1 KB message costs some microseconds.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from .sentences import Segmented, segment
+
+# second-person words, per language; Korean and Telugu pronouns attach particles, so they
+# match as prefixes
+_SECOND_WORDS = """
+you your you're youre youve you've yourself u ur ya yall y'all
+du dich dir dein deine deinen deinem deiner sie ihr ihnen ihre ihren
+tú tu te ti usted ustedes vos su sus contigo eres estás estas tienes sois
+bist seid hast
+ti te tebe tebi tvoj tvoja tvoje tvog vi vas vaš vaša vaše vama ste si
+nuvvu nuvu nee neeku ni niku meeru miru mee meeku miku neevu
+""".split()
+_SECOND_PREFIXES = "너 니가 니네 당신 너희 네가 నువ్వు నీ నీకు మీరు మీ మీకు వాడివి దానివి".split()
+
+# insults and contempt; stems (ending in "~") match any continuation
+_INSULTS = """
+idiot~ moron~ stupid~ dumb dumber dumbest incompeten~ useless worthless pathetic clown~ amateur~ laughable hopeless
+clueless brainless liar liars fraud frauds scammer~ imbecil~ cretin~ retard~ loser losers embarrass~ disgrace~
+shameful sloppy inept halfwit~ dimwit~ nitwit~ numpty numpties muppet~ donkey plank simpleton dunce buffoon~ parasite~
+leech~ incapable ignorant pea-brain~ pea brain~ lowlife scum~ vermin idiocy hack hacks fool fools foolish
+garbage trash rubbish crap crappy shit shitty shite bullshit fuck~ fck~ fuk~ wtf stfu asshole~ arsehole~ ass
+bitch~ bastard~ dickhead~ prick~ twat~ wanker~ tosser~ douche~ jackass~ dipshit~ screwup
+vollidiot~ idiot~ unfähig~ inkompetent~ dumm~ blöd~ bescheuert~ nutzlos~ lächerlich~ stümper~ dilettant~ peinlich~
+armselig~ versager~ trottel~ depp~ pfeife~ scheiß~ scheiss~ schwachsinn~ schwachkopf~ hohlkopf~ flasche~ witzfigur~
+inútil~ inutil~ incompetent~ idiota~ estúpid~ estupid~ imbécil~ imbecil~ payaso~ mediocre~ patétic~ patetic~
+ridícul~ ridicul~ basura mierda~ joder jodid~ gilipollas pendejo~ tont~ inept~ cretino~ mamarracho~ chapuz~ chapucer~
+inservible~ vago vaga vagos analfabet~ ignorante~
+glup~ nesposob~ beskoris~ jadn~ jadan smiješn~ smijesn~ sramot~ amater~ kreten~ debil~ budal~ majmun~ sranj~ govn~
+jebo~ jebe~ idiot~ papak~ tupan~ tupav~ nesposobnjakovi~ neznalic~ diletant~ nakaz~ lijenčin~ seljačin~ seljak~
+vedhava~ vedava~ pichi~ pichodu pichhi~ donga~ dongodu panikiraani~ panikirani~ panikimaalina~ chetta daridram~
+erri~ yerri~ bewakoof~ sigguledu siggu gaadida~ gadida~ muurkhu~ murkhu~ sannasi~ kukka~ lanj~ dengu~
+""".split()
+_INSULT_STEMS_CJK = """멍청 무능 바보 한심 병신 씨발 시발 ㅅㅂ 개같 개새 쓰레기 꺼져 미친 돌았 아마추어 창피 쪽팔 등신 저능 븅신 닥쳐
+구제불능 머저리 무식 찌질 허접 답답한
+పనికిరా మూర్ఖ వెధవ దరిద్ర చెత్త సిగ్గు పిచ్చి దొంగ మోసగా గాడిద దున్నపోతు""".split()
+
+# threats and demeaning remarks: single words (stems with "~"), and word sequences where
+# "a|b" gives alternatives and a trailing "?" makes a word optional
+_THREAT_WORDS = """ruin~ destroy~ blacklist~ sweetheart sweetie fertigmach~ ruinier~ vernicht~ bereuen arruin~ hundir~
+uništ~ unist~ zažalit~ požalit~""".split()
+_THREAT_PHRASES = """
+bury you|your
+make sure everyone|everybody|nobody|every
+one|1 star
+you will|ll? regret
+pay for this
+watch your back
+shut up
+grow up
+get a real job
+break your
+what are|am we|i even? paying you for
+at your age
+your accent
+which tracks
+with your eyes shut|closed
+strong suit
+one job
+little girl|lady
+young lady
+te vas|va a arrepentir~
+peru cheda~
+cheda gott~
+""".strip().splitlines()
+_CJK_THREATS = "망하게 고소 후회하게 매장시 నాశనం కోర్టుకు".split()
+_CJK_RE = re.compile(r"[\uac00-\ud7a3\u3131-\u318e\u0c00-\u0c7f]")
+_NEAR_AFTER, _NEAR_BEFORE = 6, 3  # tokens after / before a second-person word that make an insult "aimed"
+
+
+class _WordSet:
+    """Exact words and stems ("~"), matched per token with a dictionary look-up or two."""
+
+    def __init__(self, words: Iterable[str]) -> None:
+        self.exact: set[str] = set()
+        self.stems: dict[str, list[str]] = {}
+        for w in words:
+            w = w.lower()
+            if w.endswith("~"):
+                self.stems.setdefault(w[:3], []).append(w[:-1])
+            else:
+                self.exact.add(w)
+
+    def __contains__(self, token: str) -> bool:
+        if token in self.exact:
+            return True
+        candidates = self.stems.get(token[:3])
+        return candidates is not None and any(token.startswith(c) for c in candidates)
+
+
+def _cjk_pattern(words: Iterable[str]) -> re.Pattern[str]:
+    """Korean and Telugu attach particles to words, so their entries match inside a token."""
+    return re.compile("|".join(map(re.escape, sorted(set(words), key=len, reverse=True))))
+
+
+Phrase = list[tuple[_WordSet, bool]]
+
+
+def _compile_phrases(lines: Iterable[str]) -> tuple[_WordSet, dict[str, list[Phrase]]]:
+    """The set of the phrases' first words, and the phrases by first word (or stem)."""
+    by_first: dict[str, list[Phrase]] = {}
+    firsts: list[str] = []
+    for line in lines:
+        parts = line.split()
+        steps = [(_WordSet(p.rstrip("?").split("|")), p.endswith("?")) for p in parts[1:]]
+        for first in parts[0].split("|"):
+            firsts.append(first)
+            by_first.setdefault(first.rstrip("~"), []).append(steps)
+    return _WordSet(firsts), by_first
+
+
+_INSULT_SET = _WordSet(w.replace(" ", "") for w in _INSULTS)
+_SECOND_SET = _WordSet(_SECOND_WORDS)
+_THREAT_SET = _WordSet(_THREAT_WORDS)
+_PHRASE_FIRSTS, _PHRASES = _compile_phrases(_THREAT_PHRASES)
+_SCRIPT_RE = re.compile("|".join(f"({_cjk_pattern(words).pattern})" for words in
+                                  (_INSULT_STEMS_CJK, _SECOND_PREFIXES, _CJK_THREATS)) + r"|(\x00)")
+
+
+def _phrase_at(tokens: list[str], i: int) -> bool:
+    """Whether a threat phrase starts at ``tokens[i]`` (lower-case tokens of one sentence)."""
+    first = tokens[i]
+    candidates = _PHRASES.get(first) or next(
+        (v for k, v in _PHRASES.items() if first.startswith(k)), [])  # stems are few and short-listed
+    for steps in candidates:
+        j = i + 1
+        for words, optional in steps:
+            if j < len(tokens) and tokens[j] in words:
+                j += 1
+            elif not optional:
+                break
+        else:
+            return True
+    return False
+
+
+FEATURES = ("insults", "insults_at_reader", "threats", "caps_words", "any_insult", "any_insult_at_reader")
+
+
+_INSULT, _SECOND, _THREAT, _FIRST = 1, 2, 4, 8
+_CACHE: dict[str, int] = {"\x00": -1}  # -1: a sentence boundary
+_CACHE_LIMIT = 200_000
+_CAPS_RE = re.compile(r"[A-ZÄÖÜÁÉÍÓÚÑČĆŠŽĐ]{3,}|\x00")  # runs of capitals (yelling), sentence ends
+
+
+def _flags(token: str) -> int:
+    """What a lower-case token is, as bit flags; computed once per distinct token (then cached)."""
+    flags = ((_INSULT if token in _INSULT_SET else 0) | (_SECOND if token in _SECOND_SET else 0)
+             | (_THREAT if token in _THREAT_SET else 0) | (_FIRST if token in _PHRASE_FIRSTS else 0))
+    if len(_CACHE) < _CACHE_LIMIT:
+        _CACHE[token] = flags
+    return flags
+
+
+def lexicon_counts(text: str) -> tuple[int, int, int, int]:
+    """(insults, insults aimed at the reader, threats and demeaning phrases, words in capitals)
+    in one sentence or line of text."""
+    counts = count_sentences(Segmented([text], [text], np.zeros(1, dtype=np.int64)))[0]
+    return int(counts[0]), int(counts[1]), int(counts[2]), int(counts[3])
+
+
+def count_sentences(seg: Segmented) -> np.ndarray:
+    """The four lexicon counts of each sentence of ``seg``, as an (n × 4) array. The batch's
+    tokens (shared with the word n-grams) are classified by one cached look-up each; only the
+    rare hits are looked at in Python."""
+    n = len(seg.texts)
+    out = np.zeros((n, 4), dtype=np.float64)
+    if not n:
+        return out
+    caps = _CAPS_RE.findall(seg.joined())
+    caps_ends = np.fromiter(map("\x00".__eq__, caps), dtype=bool, count=len(caps))
+    out[:, 3] = np.bincount((np.cumsum(caps_ends) - caps_ends)[~caps_ends], minlength=n)
+    _count_scripts(seg, out)
+    tokens = seg.lower_tokens()
+    flags = list(map(_CACHE.get, tokens))
+    if None in flags:
+        flags = [_flags(t) if f is None else f for t, f in zip(tokens, flags)]
+    bits = np.array(flags, dtype=np.int64)
+    boundary = bits < 0
+    bits[boundary] = 0
+    if not bits.any():
+        return out
+    owner = np.cumsum(boundary) - boundary  # the sentence each token is in
+    ends = np.flatnonzero(boundary)
+    out[:, 0] = np.bincount(owner, weights=(bits & _INSULT) > 0, minlength=n)
+    out[:, 2] = np.bincount(owner, weights=(bits & _THREAT) > 0, minlength=n)
+    for i in np.flatnonzero(bits & _FIRST):
+        if _phrase_at(tokens[i:min(i + 8, ends[owner[i]])], 0):
+            out[owner[i], 2] += 1
+    for i in np.flatnonzero(bits & _INSULT):
+        lo, hi = max(0, i - _NEAR_AFTER), min(len(bits), i + _NEAR_BEFORE + 1)
+        near = np.flatnonzero(bits[lo:hi] & _SECOND) + lo
+        if len(near) and (owner[near] == owner[i]).any():
+            out[owner[i], 1] += 1
+    return out
+
+
+def _count_scripts(seg: Segmented, out: np.ndarray) -> None:
+    """Korean and Telugu entries, matched in the text: Telugu vowel signs are not word
+    characters to ``re``, so its words fall apart into tokens. An insult counts as aimed when
+    its sentence also holds a second-person word."""
+    joined = seg.joined()
+    if _CJK_RE.search(joined) is None:
+        return
+    sentence, insults, second = 0, 0, False
+    for insult, you, threat, end in _SCRIPT_RE.findall(joined):
+        if end:
+            out[sentence, 0] += insults
+            out[sentence, 1] += insults if second else 0
+            sentence, insults, second = sentence + 1, 0, False
+        elif insult:
+            insults += 1
+        elif you:
+            second = True
+        elif threat:
+            out[sentence, 2] += 1
+
+
+def _features(counts: np.ndarray) -> sp.csr_matrix:
+    """log(1 + count) of the four counts, and whether there is any insult / any aimed one."""
+    out = np.hstack([np.log1p(counts), counts[:, :2] > 0]).astype(np.float32)
+    return sp.csr_matrix(out.reshape(-1, len(FEATURES)))
+
+
+class LexiconFeatures(TransformerMixin, BaseEstimator):
+    """Six dense features per text from the lexicon (``FEATURES``); stateless. A message's
+    counts are the sums over its sentences, so an insult and a "you" must share a sentence."""
+
+    def fit(self, X: Any, y: Any = None) -> "LexiconFeatures":
+        return self
+
+    def transform(self, X: Iterable[str]) -> sp.csr_matrix:
+        return self.transform_segmented(segment(list(X)))[0]
+
+    def transform_segmented(self, seg: Segmented) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """Features of the messages and of their sentences, counting each sentence once."""
+        counts = count_sentences(seg)
+        return _features(seg.summing() @ counts), _features(counts)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        return np.array([f"lexicon__{f}" for f in FEATURES], dtype=object)

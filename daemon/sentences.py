@@ -1,0 +1,150 @@
+"""Sentence-level scoring: one abusive line makes a message abusive.
+
+A bag-of-n-grams model reads a long, businesslike email with one insult in it as mostly
+businesslike: the insult's features are diluted by everything around it. The label rules
+say one abusive line is enough (``models/LABELING.md``, rule 1), so the tone model also
+scores each sentence of a message with the same fitted pipeline and lets the most abusive
+sentence raise the message's abusive probability:
+
+    p_abusive = w · p_abusive(message) + (1 − w) · max(p_abusive(message), p_abusive(sentence) …)
+
+with the other labels rescaled to share what is left. Sentences are a partition of the
+text at whitespace, so each vectorizer can count a message as the sum of its sentences
+and the words are tokenised once for both levels (``transform_segmented``).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+# whitespace after a sentence end becomes a line break, then lines split; cutting only at
+# whitespace keeps every word whole, so the sentences' words are exactly the message's words
+_END = re.compile(r"(?<=[.!?。！？])\s+")
+MIN_WORDS = 4  # a shorter sentence ("Thanks!", "Hi Ana,") is too short to judge alone
+_WORDS = re.compile(r"\w+|\x00")  # scikit-learn's word tokens (\b\w+\b is \w+), \x00 between sentences
+
+
+@dataclass(frozen=True)
+class Segmented:
+    """Messages cut into sentences: ``texts[k]`` belongs to message ``owner[k]``."""
+
+    docs: Sequence[str]
+    texts: list[str]
+    owner: np.ndarray
+    _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def joined(self) -> str:
+        """The sentences in one string, each followed by "\x00" (a NUL in a message reads as a space)."""
+        if "joined" not in self._cache:
+            self._cache["joined"] = "\x00".join(t.replace("\x00", " ") for t in self.texts) + "\x00"
+        return self._cache["joined"]
+
+    def lower_tokens(self) -> list[str]:
+        """The lower-case word tokens of all sentences in one scan, "\x00" closing each sentence:
+        shared by the word n-grams and the lexicon, so the batch is tokenised once."""
+        if "tokens" not in self._cache:
+            self._cache["tokens"] = _WORDS.findall(self.joined().lower())
+        return self._cache["tokens"]
+
+    def summing(self) -> sp.csr_matrix:
+        """The (messages × sentences) 0/1 matrix that adds sentence rows into message rows."""
+        n = len(self.texts)
+        return sp.csr_matrix((np.ones(n, dtype=np.float32), (self.owner, np.arange(n))), shape=(len(self.docs), n))
+
+
+def split_sentences(text: str) -> list[str]:
+    """The sentences and lines of ``text`` (none empty); a text with no words gives []."""
+    return [s for s in map(str.strip, _END.sub("\n", text).split("\n")) if s]
+
+
+def segment(docs: Sequence[str]) -> Segmented:
+    texts: list[str] = []
+    owner: list[int] = []
+    for i, doc in enumerate(docs):
+        parts = split_sentences(doc)
+        texts += parts
+        owner += [i] * len(parts)
+    return Segmented(docs, texts, np.array(owner, dtype=np.int64))
+
+
+def features_both(union: Any, seg: Segmented) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """The FeatureUnion's features of the messages and of their sentences, in one pass where
+    a transformer supports it (``transform_segmented``), else by two transforms."""
+    docs_parts, sent_parts = [], []
+    for name, transformer in union.transformer_list:
+        if transformer == "drop" or transformer is None:
+            continue
+        if hasattr(transformer, "transform_segmented"):
+            d, s = transformer.transform_segmented(seg)
+        else:
+            d, s = transformer.transform(list(seg.docs)), transformer.transform(seg.texts)
+        weight = (union.transformer_weights or {}).get(name)
+        if weight is not None:
+            d, s = d * weight, s * weight
+        docs_parts.append(sp.csr_matrix(d))
+        sent_parts.append(sp.csr_matrix(s))
+    return sp.hstack(docs_parts, format="csr"), sp.hstack(sent_parts, format="csr")
+
+
+def predict_proba(pipeline: Any, docs: Sequence[str], weight: float,
+                  calibration: dict[str, Any] | None = None) -> np.ndarray:
+    """Per-label probabilities of each message, the abusive one raised by its most abusive
+    sentence (``weight`` = 1 gives the message-level probabilities alone), then calibrated."""
+    docs = list(docs)
+    if weight >= 1.0 or not docs:
+        return calibrate(pipeline.predict_proba(docs), calibration)
+    union, clf = pipeline.named_steps["features"], pipeline.named_steps["clf"]
+    seg = segment(docs)
+    x_docs, x_sents = features_both(union, seg)
+    # words counted by their spaces (sentences are stripped): cheap, and exact enough here
+    judged = np.fromiter((t.count(" ") >= MIN_WORDS - 1 for t in seg.texts), dtype=bool, count=len(seg.texts))
+    # a message of one sentence is already judged whole
+    counts = np.bincount(seg.owner[judged], minlength=len(docs))
+    judged &= counts[seg.owner] >= 2
+    probs = clf.predict_proba(sp.vstack([x_docs, x_sents[judged]], format="csr"))
+    doc_probs, sent_probs = probs[:len(docs)], probs[len(docs):]
+    return calibrate(combine(doc_probs, sent_probs, seg.owner[judged], list(clf.classes_), weight), calibration)
+
+
+def fit_calibration(probs: np.ndarray, labels: Sequence[str], classes: list[str]) -> dict[str, Any]:
+    """Matrix scaling: a multinomial logistic regression on the log-probabilities, fitted on
+    out-of-fold predictions. Raising the abusive probability by the worst sentence makes the
+    raw scores over-confident; this maps them back to observed frequencies. Kept as plain
+    numbers (JSON-safe), applied by ``calibrate``."""
+    from sklearn.linear_model import LogisticRegression
+
+    fit = LogisticRegression(C=100.0, max_iter=2000).fit(np.log(np.clip(probs, 1e-6, 1.0)), list(labels))
+    coef, intercept = fit.coef_, fit.intercept_
+    if len(fit.classes_) == 2:  # scikit-learn keeps one row for two classes: softmax of (0, w·x + b)
+        coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.r_[0.0, intercept]
+    order = [list(fit.classes_).index(c) for c in classes]
+    return {"classes": classes, "coef": coef[order].round(6).tolist(), "intercept": intercept[order].round(6).tolist()}
+
+
+def calibrate(probs: np.ndarray, calibration: dict[str, Any] | None) -> np.ndarray:
+    """Apply ``fit_calibration``'s mapping (none: the probabilities unchanged)."""
+    if not calibration or not len(probs):
+        return probs
+    z = np.log(np.clip(probs, 1e-6, 1.0)) @ np.asarray(calibration["coef"]).T + np.asarray(calibration["intercept"])
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def combine(doc_probs: np.ndarray, sent_probs: np.ndarray, owner: np.ndarray, classes: list[str],
+            weight: float) -> np.ndarray:
+    """Raise each message's abusive probability by its most abusive sentence; the other
+    labels keep their proportions and share the rest."""
+    a = classes.index("abusive")
+    worst = doc_probs[:, a].copy()
+    if len(owner):
+        np.maximum.at(worst, owner, sent_probs[:, a])
+    p_abusive = weight * doc_probs[:, a] + (1.0 - weight) * worst
+    rest = np.delete(doc_probs, a, axis=1)
+    total = rest.sum(axis=1, keepdims=True)
+    total[total == 0] = 1.0
+    return np.insert(rest / total * (1.0 - p_abusive)[:, None], a, p_abusive, axis=1)

@@ -1,0 +1,51 @@
+"""The insult and threat lexicon: counts in six languages, aimed versus not, and the features."""
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+from clientwatch.lexicon import FEATURES, LexiconFeatures, lexicon_counts
+
+
+@pytest.mark.parametrize("text, insults, aimed", [
+    ("You had one job, you absolute muppet.", 1, 1),
+    ("I'm an idiot, I attached the wrong file.", 1, 0),      # self-deprecation: not aimed
+    ("This damn printer is useless again.", 1, 0),           # a thing, not the reader
+    ("Are you actually this incompetent?", 1, 1),
+    ("Du bist ein Vollidiot.", 1, 1),
+    ("Eres un inútil, de verdad.", 1, 1),
+    ("Ti si potpuno nesposoban.", 1, 1),
+    ("nuvvu vedhava ra", 1, 1),
+    ("너 진짜 멍청하구나", 1, 1),
+    ("నువ్వు పనికిరాని వాడివి", 1, 1),
+    ("Thanks for the files, see you Monday.", 0, 0),
+])
+def test_insults_and_whether_they_are_aimed(text: str, insults: int, aimed: int) -> None:
+    got = lexicon_counts(text)
+    assert got[0] == insults and got[1] == aimed
+
+
+@pytest.mark.parametrize("text", [
+    "I'll make sure everyone in this industry hears about you.", "Sweetheart, just do what you're told.",
+    "What are we even paying you for?", "You will regret this.", "Google lo reviews lo nee peru cheda gottestha",
+    "Ich werde dich fertigmachen.", "Te vas a arrepentir.", "당신 회사 망하게 해줄게요"])
+def test_threats_and_demeaning_phrases(text: str) -> None:
+    assert lexicon_counts(text)[2] >= 1
+
+
+def test_capitals_and_phrases_stop_at_the_sentence() -> None:
+    assert lexicon_counts("THIS IS NOT OK")[3] == 2
+    assert lexicon_counts("what are we doing. paying you for the logo")[2] == 0
+
+
+def test_features_shape_sum_over_sentences_and_pickle() -> None:
+    lex = LexiconFeatures().fit(["x"])
+    m = lex.transform(["You idiot. You idiot.", "", "fine"]).toarray()
+    assert m.shape == (3, len(FEATURES))
+    assert m[0, 0] == pytest.approx(np.log1p(2)) and m[0, 4] == 1.0
+    assert not m[1:].any()
+    clone = pickle.loads(pickle.dumps(lex))
+    assert np.allclose(clone.transform(["You idiot."]).toarray(), lex.transform(["You idiot."]).toarray())
+    assert list(lex.get_feature_names_out())[0] == "lexicon__insults"

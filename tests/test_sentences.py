@@ -1,0 +1,94 @@
+"""Sentence-level scoring: the split is a partition of the words, the two-level features equal
+the one-level ones, and one buried insult raises a long message's abusive probability."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clientwatch import sentences
+from clientwatch.sentences import calibrate, combine, fit_calibration, segment, split_sentences
+from clientwatch.tone import ToneModel
+
+BURIED = """Hi Lena,
+
+Thanks for the revised floor plan. A few notes before Thursday:
+1. The pantry door should open outwards, not into the kitchen.
+2. Please move the island 20 cm towards the window.
+3. Honestly, a first-year student would have spotted the stair clash, you useless amateur.
+4. Can you send the lighting plan as a PDF as well?
+
+See you Thursday at 10.
+Best,
+Marco"""
+
+
+@pytest.mark.parametrize("text", [
+    "Hi. You idiot! Thanks", "one line", "", "   \n\n ", "a.b. c? d!  e\n\nf\r\ng。h", "Sure... ok?! fine.",
+    "tabs\tand\u00a0no-break spaces. next", "Re: files\nplease send them today. Thanks!"])
+def test_split_keeps_every_word(text: str) -> None:
+    parts = split_sentences(text)
+    assert all(p and p == p.strip() for p in parts)
+    assert " ".join(parts).split() == text.split()
+
+
+def test_split_cuts_at_lines_and_sentence_ends() -> None:
+    assert split_sentences("Hi Ana,\nThe files are late. Send them today! Why? ok") == [
+        "Hi Ana,", "The files are late.", "Send them today!", "Why?", "ok"]
+    assert split_sentences("v2.1 is at 3.5 MB") == ["v2.1 is at 3.5 MB"]  # no space after the dot: no cut
+
+
+def test_segment_owner_and_summing() -> None:
+    seg = segment(["a. b", "", "c"])
+    assert seg.texts == ["a.", "b", "c"]
+    assert seg.owner.tolist() == [0, 0, 2]
+    assert seg.summing().toarray().tolist() == [[1, 1, 0], [0, 0, 0], [0, 0, 1]]
+    assert seg.lower_tokens() == ["a", "\x00", "b", "\x00", "c", "\x00"]
+
+
+def test_two_level_features_equal_separate_transforms(tone_model_path: Path) -> None:
+    union = ToneModel.load(tone_model_path).pipeline.named_steps["features"]
+    docs = [BURIED, "short one", "", "ALL CAPS HERE. You idiot.\nline two", "x\x00y. z"]
+    seg = segment(docs)
+    x_docs, x_sents = sentences.features_both(union, seg)
+    assert abs(x_docs - union.transform(docs)).max() < 1e-5
+    assert abs(x_sents - union.transform(seg.texts)).max() < 1e-5
+
+
+def test_combine_raises_abusive_and_keeps_proportions() -> None:
+    classes = ["abusive", "controlling", "neutral", "stalling"]
+    doc = np.array([[0.1, 0.3, 0.6, 0.0], [0.5, 0.1, 0.3, 0.1]])
+    sent = np.array([[0.9, 0.0, 0.1, 0.0], [0.2, 0.2, 0.4, 0.2]])
+    out = combine(doc, sent, np.array([0, 1]), classes, weight=0.6)
+    assert np.allclose(out.sum(axis=1), 1.0)
+    assert out[0, 0] == pytest.approx(0.6 * 0.1 + 0.4 * 0.9)
+    assert out[0, 1] / out[0, 2] == pytest.approx(0.3 / 0.6)  # the rest keeps its proportions
+    assert out[1, 0] == pytest.approx(0.5)  # a milder sentence never lowers the message
+    assert np.allclose(combine(doc, sent, np.array([0, 1]), classes, weight=1.0), doc)
+
+
+def test_calibration_is_a_probability_map_fitted_to_frequencies() -> None:
+    rng = np.random.default_rng(0)
+    classes = ["abusive", "neutral"]
+    truth = rng.random(2000) < 0.3
+    raw = np.where(truth, 0.9, 0.6)[:, None]  # over-confident on the abusive column
+    probs = np.hstack([raw, 1 - raw])
+    cal = fit_calibration(probs, ["abusive" if t else "neutral" for t in truth], classes)
+    out = calibrate(probs, cal)
+    assert np.allclose(out.sum(axis=1), 1.0)
+    assert out[truth, 0].mean() > out[~truth, 0].mean()
+    assert abs(out[:, 0].mean() - truth.mean()) < 0.02  # matches the observed frequency
+    assert calibrate(probs, None) is probs
+
+
+def test_buried_insult_is_found(tone_model_path: Path) -> None:
+    model = ToneModel.load(tone_model_path)
+    whole = model.predict([BURIED])[0]
+    clean = model.predict([BURIED.replace(", you useless amateur", "")])[0]
+    assert whole.label == "abusive"
+    assert whole.scores["abusive"] > clean.scores["abusive"] + 0.3
+    assert clean.label != "abusive"
+    # without sentence scoring the same model misses it (the reason for the sentence pass)
+    doc_only = ToneModel(model.pipeline, {**model.meta, "sentence_weight": 1.0})
+    assert doc_only.predict([BURIED])[0].scores["abusive"] < whole.scores["abusive"]
