@@ -22,7 +22,39 @@ if TYPE_CHECKING:
     from .sentences import Segmented
 
 _CACHE_LIMIT = 200_000
-_EMPTY = np.empty(0, dtype=np.int32)
+
+
+class _GramStore:
+    """Each word seen so far, with the vocabulary ids of its char_wb n-grams in one flat array
+    (word ``k``'s are ``grams[ptr[k]:ptr[k + 1]]``). Words recur across mail, so a batch mostly
+    costs one dictionary look-up per word. Holds at most ``_CACHE_LIMIT`` words, then starts over."""
+
+    def __init__(self, vocab: dict[str, int]) -> None:
+        self.vocab = vocab
+        self.ids: dict[str, int] = {"\x00": -1}  # -1: the document separator
+        self.ptr = np.zeros(1, dtype=np.int64)
+        self.grams = np.empty(0, dtype=np.int32)
+
+    def lookup(self, words: list[str], word_grams: Any) -> np.ndarray:
+        ids = np.fromiter(map(self.ids.get, words, repeat(-2)), dtype=np.int64, count=len(words))
+        new = np.flatnonzero(ids == -2)
+        if len(new):
+            fresh = list(dict.fromkeys(words[i] for i in new))
+            if len(self.ids) + len(fresh) > _CACHE_LIMIT and len(self.ids) > 1:
+                self.__init__(self.vocab)  # type: ignore[misc]  # bounded memory: start over
+                return self.lookup(words, word_grams)
+            lists = [word_grams(w) for w in fresh]
+            flat = list(chain.from_iterable(lists))
+            found = np.fromiter(map(self.vocab.get, flat, repeat(-1)), dtype=np.int32, count=len(flat))
+            owner = np.repeat(np.arange(len(fresh)), [len(g) for g in lists])
+            keep = found >= 0
+            counts = np.bincount(owner[keep], minlength=len(fresh))
+            first = len(self.ptr) - 1
+            self.grams = np.concatenate([self.grams, found[keep]])
+            self.ptr = np.concatenate([self.ptr, self.ptr[-1] + np.cumsum(counts)])
+            self.ids.update(zip(fresh, range(first, first + len(fresh))))
+            ids[new] = np.fromiter(map(self.ids.__getitem__, (words[i] for i in new)), dtype=np.int64, count=len(new))
+        return ids
 
 
 class FastTfidfVectorizer(TfidfVectorizer):
@@ -30,7 +62,7 @@ class FastTfidfVectorizer(TfidfVectorizer):
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(super().__getstate__())
-        state.pop("_word_cache", None)
+        state.pop("_gram_store", None)
         state.pop("_token_re", None)
         state.pop("_word_index", None)
         vocab = state.pop("vocabulary_", None)
@@ -68,45 +100,38 @@ class FastTfidfVectorizer(TfidfVectorizer):
 
     def _counts_char_wb(self, docs: list[str], vocab: dict[str, int]) -> sp.csr_matrix:
         """Counts as (documents × words) @ (words × n-grams): the sparse product sums the
-        n-grams of repeated words in C; each word's n-grams are looked up once and cached."""
-        cache = self.__dict__.setdefault("_word_cache", {})
+        n-grams of repeated words in C; each word's n-grams are looked up once and kept in a
+        ``_GramStore`` for the next batch."""
+        store = self.__dict__.get("_gram_store")
+        if store is None or store.vocab is not vocab:
+            store = self.__dict__["_gram_store"] = _GramStore(vocab)
         # scikit-learn collapses whitespace runs before split(); split() alone gives the same
         # words. One split of the whole batch, documents separated by a "\x00" word (a NUL
         # inside a message, which mail never carries, is read as a space).
         joined = " \x00 ".join(d.replace("\x00", " ") for d in docs) + " \x00"
         words = (joined.lower() if self.lowercase else joined).split()
-        boundary = np.fromiter(map("\x00".__eq__, words), dtype=bool, count=len(words))
-        distinct = list(dict.fromkeys(words))
-        distinct.remove("\x00")
-        position = dict(zip(distinct, range(len(distinct))))
-        position["\x00"] = -1
-        ids = np.fromiter(map(position.__getitem__, words), dtype=np.int32, count=len(words))[~boundary]
+        ids = store.lookup(words, self._word_grams)
+        boundary = ids < 0
+        distinct, column = np.unique(ids[~boundary], return_inverse=True)
         doc_ptr = np.zeros(len(docs) + 1, dtype=np.int64)
         doc_ptr[1:] = np.flatnonzero(boundary) - np.arange(len(docs))
-        per_doc = sp.csr_matrix((np.ones(len(ids), dtype=self.dtype), ids, doc_ptr), shape=(len(docs), len(distinct)))
-        grams = list(map(cache.get, distinct))
-        missing = [i for i, g in enumerate(grams) if g is None]
-        if missing:
-            # look up the n-grams of every new word in one pass, then split them per word
-            lists = [self._word_grams(distinct[i]) for i in missing]
-            flat = list(chain.from_iterable(lists))
-            found = np.fromiter(map(vocab.get, flat, repeat(-1)), dtype=np.int32, count=len(flat))
-            bounds = np.cumsum([len(g) for g in lists])[:-1]
-            for i, idx in zip(missing, np.split(found, bounds)):
-                grams[i] = idx[idx >= 0]
-                if len(cache) < _CACHE_LIMIT:
-                    cache[distinct[i]] = grams[i]
+        per_doc = sp.csr_matrix((np.ones(len(column), dtype=self.dtype), column.astype(np.int32), doc_ptr),
+                                shape=(len(docs), len(distinct)))
+        # (distinct words × n-grams) straight from the store's flat arrays
+        starts, ends = store.ptr[distinct], store.ptr[distinct + 1]
+        lengths = ends - starts
         word_ptr = np.zeros(len(distinct) + 1, dtype=np.int64)
-        np.cumsum([len(g) for g in grams], out=word_ptr[1:])
-        cols = np.concatenate(grams) if grams else _EMPTY
+        np.cumsum(lengths, out=word_ptr[1:])
+        offsets = np.arange(word_ptr[-1], dtype=np.int64) - np.repeat(word_ptr[:-1], lengths)
+        cols = store.grams[np.repeat(starts, lengths) + offsets]
         per_word = sp.csr_matrix((np.ones(len(cols), dtype=self.dtype), cols, word_ptr),
                                  shape=(len(distinct), len(vocab)))
         # column order within a row does not matter to TF-IDF or a linear model: no sort
         return (per_doc @ per_word).tocsr()
 
-    def _word_tables(self, vocab: dict[str, int]) -> tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray]:
-        """Vocabulary as integer tables: a token index, token → unigram feature, and the
-        sorted keys ``t1 * n_tokens + t2`` of the bigram features with their feature ids."""
+    def _word_tables(self, vocab: dict[str, int]) -> tuple[dict[str, int], int, np.ndarray, np.ndarray, np.ndarray]:
+        """Vocabulary as integer tables: a token index (and its size), token → unigram feature,
+        and the sorted keys ``t1 * n_tokens + t2`` of the bigram features with their feature ids."""
         tables = self.__dict__.get("_word_index")
         if tables is not None and tables[0] is vocab:
             return tables[1]
@@ -128,7 +153,8 @@ class FastTfidfVectorizer(TfidfVectorizer):
         keys = np.array([tokens[a] * n + tokens[b] for a, b, _ in bi], dtype=np.int64)
         features = np.array([f for _, _, f in bi], dtype=np.int64)
         order = np.argsort(keys, kind="stable")
-        built = (tokens, unigram, keys[order], features[order])
+        tokens["\x00"] = -1  # the row separator of a tokenised batch (never a \w+ token)
+        built = (tokens, n, unigram, keys[order], features[order])
         self.__dict__["_word_index"] = (vocab, built)
         return built
 
@@ -139,15 +165,14 @@ class FastTfidfVectorizer(TfidfVectorizer):
         With ``spanning`` (a group per row, e.g. the message of each sentence), bigrams that
         join the end of one row to the start of the next row of the same group count too, with
         inside-one-row False. ``flat`` is the batch already tokenised (``Segmented.lower_tokens``)."""
-        tokens, unigram, bigram_keys, bigram_features = self._word_tables(vocab)
+        tokens, n, unigram, bigram_keys, bigram_features = self._word_tables(vocab)
         if flat is None:
             # one scan of the whole batch, rows separated by \x00 (never part of a token)
             find = self.__dict__.setdefault("_token_re", re.compile(r"\w+|\x00"))
             joined = "\x00".join(d.replace("\x00", " ") for d in docs) + "\x00"
             flat = find.findall(joined.lower() if self.lowercase else joined)
-        n = len(tokens)
         ids = np.fromiter(map(tokens.get, flat, repeat(n)), dtype=np.int64, count=len(flat))
-        boundary = np.fromiter(map("\x00".__eq__, flat), dtype=bool, count=len(flat))
+        boundary = ids < 0
         rows = (np.cumsum(boundary) - boundary)[~boundary]
         ids = ids[~boundary]
         uni = unigram[ids]

@@ -17,7 +17,8 @@ All matching is compiled regular expressions, so a 1 KB message costs some micro
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Sequence
+from itertools import repeat
+from typing import Any, Iterable
 
 import numpy as np
 import scipy.sparse as sp
@@ -120,25 +121,33 @@ def _cjk_pattern(words: Iterable[str]) -> re.Pattern[str]:
 Phrase = list[tuple[_WordSet, bool]]
 
 
-def _compile_phrases(lines: Iterable[str]) -> tuple[_WordSet, dict[str, list[Phrase]]]:
-    """The set of the phrases' first words, and the phrases by first word (or stem)."""
+def _compile_phrases(lines: Iterable[str]) -> tuple[_WordSet, _WordSet, dict[str, list[Phrase]]]:
+    """The words a phrase can start with, the words that can come second, and the phrases by
+    first word (or stem). The first two are flags per token, so only a token followed by a
+    possible second word is checked in Python."""
     by_first: dict[str, list[Phrase]] = {}
     firsts: list[str] = []
+    seconds: list[str] = []
     for line in lines:
         parts = line.split()
         steps = [(_WordSet(p.rstrip("?").split("|")), p.endswith("?")) for p in parts[1:]]
+        for part in parts[1:]:
+            seconds += part.rstrip("?").split("|")
+            if not part.endswith("?"):
+                break
         for first in parts[0].split("|"):
             firsts.append(first)
             by_first.setdefault(first.rstrip("~"), []).append(steps)
-    return _WordSet(firsts), by_first
+    return _WordSet(firsts), _WordSet(seconds), by_first
 
 
 _INSULT_SET = _WordSet(w.replace(" ", "") for w in _INSULTS)
 _SECOND_SET = _WordSet(_SECOND_WORDS)
 _THREAT_SET = _WordSet(_THREAT_WORDS)
-_PHRASE_FIRSTS, _PHRASES = _compile_phrases(_THREAT_PHRASES)
-_SCRIPT_RE = re.compile("|".join(f"({_cjk_pattern(words).pattern})" for words in
-                                  (_INSULT_STEMS_CJK, _SECOND_PREFIXES, _CJK_THREATS)) + r"|(\x00)")
+_PHRASE_FIRSTS, _PHRASE_SECONDS, _PHRASES = _compile_phrases(_THREAT_PHRASES)
+# every entry starts with a Hangul or Telugu letter: the lookahead skips other text at C speed
+_SCRIPT_RE = re.compile(r"(?=[\uac00-\ud7a3\u3131-\u318e\u0c00-\u0c7f])(?:" + "|".join(
+    f"({_cjk_pattern(words).pattern})" for words in (_INSULT_STEMS_CJK, _SECOND_PREFIXES, _CJK_THREATS)) + ")")
 
 
 def _phrase_at(tokens: list[str], i: int) -> bool:
@@ -161,7 +170,7 @@ def _phrase_at(tokens: list[str], i: int) -> bool:
 FEATURES = ("insults", "insults_at_reader", "threats", "caps_words", "any_insult", "any_insult_at_reader")
 
 
-_INSULT, _SECOND, _THREAT, _FIRST = 1, 2, 4, 8
+_INSULT, _SECOND, _THREAT, _FIRST, _NEXT = 1, 2, 4, 8, 16
 _CACHE: dict[str, int] = {"\x00": -1}  # -1: a sentence boundary
 _CACHE_LIMIT = 200_000
 _CAPS_RE = re.compile(r"[A-ZÄÖÜÁÉÍÓÚÑČĆŠŽĐ]{3,}|\x00")  # runs of capitals (yelling), sentence ends
@@ -170,7 +179,8 @@ _CAPS_RE = re.compile(r"[A-ZÄÖÜÁÉÍÓÚÑČĆŠŽĐ]{3,}|\x00")  # runs of 
 def _flags(token: str) -> int:
     """What a lower-case token is, as bit flags; computed once per distinct token (then cached)."""
     flags = ((_INSULT if token in _INSULT_SET else 0) | (_SECOND if token in _SECOND_SET else 0)
-             | (_THREAT if token in _THREAT_SET else 0) | (_FIRST if token in _PHRASE_FIRSTS else 0))
+             | (_THREAT if token in _THREAT_SET else 0) | (_FIRST if token in _PHRASE_FIRSTS else 0)
+             | (_NEXT if token in _PHRASE_SECONDS else 0))
     if len(_CACHE) < _CACHE_LIMIT:
         _CACHE[token] = flags
     return flags
@@ -196,10 +206,9 @@ def count_sentences(seg: Segmented) -> np.ndarray:
     out[:, 3] = np.bincount((np.cumsum(caps_ends) - caps_ends)[~caps_ends], minlength=n)
     _count_scripts(seg, out)
     tokens = seg.lower_tokens()
-    flags = list(map(_CACHE.get, tokens))
-    if None in flags:
-        flags = [_flags(t) if f is None else f for t, f in zip(tokens, flags)]
-    bits = np.array(flags, dtype=np.int64)
+    bits = np.fromiter(map(_CACHE.get, tokens, repeat(-2)), dtype=np.int64, count=len(tokens))
+    for i in np.flatnonzero(bits == -2):  # tokens not seen before
+        bits[i] = _flags(tokens[i])
     boundary = bits < 0
     bits[boundary] = 0
     if not bits.any():
@@ -208,7 +217,8 @@ def count_sentences(seg: Segmented) -> np.ndarray:
     ends = np.flatnonzero(boundary)
     out[:, 0] = np.bincount(owner, weights=(bits & _INSULT) > 0, minlength=n)
     out[:, 2] = np.bincount(owner, weights=(bits & _THREAT) > 0, minlength=n)
-    for i in np.flatnonzero(bits & _FIRST):
+    starts = np.flatnonzero(((bits[:-1] & _FIRST) > 0) & ((bits[1:] & _NEXT) > 0))
+    for i in starts:
         if _phrase_at(tokens[i:min(i + 8, ends[owner[i]])], 0):
             out[owner[i], 2] += 1
     for i in np.flatnonzero(bits & _INSULT):
@@ -222,22 +232,19 @@ def count_sentences(seg: Segmented) -> np.ndarray:
 def _count_scripts(seg: Segmented, out: np.ndarray) -> None:
     """Korean and Telugu entries, matched in the text: Telugu vowel signs are not word
     characters to ``re``, so its words fall apart into tokens. An insult counts as aimed when
-    its sentence also holds a second-person word."""
-    joined = seg.joined()
-    if _CJK_RE.search(joined) is None:
+    its sentence also holds a second-person word. Only sentences in those scripts are read."""
+    if _CJK_RE.search(seg.joined()) is None:
         return
-    sentence, insults, second = 0, 0, False
-    for insult, you, threat, end in _SCRIPT_RE.findall(joined):
-        if end:
-            out[sentence, 0] += insults
-            out[sentence, 1] += insults if second else 0
-            sentence, insults, second = sentence + 1, 0, False
-        elif insult:
-            insults += 1
-        elif you:
-            second = True
-        elif threat:
-            out[sentence, 2] += 1
+    for k, text in enumerate(seg.texts):
+        if _CJK_RE.search(text) is None:
+            continue
+        insults = second = 0
+        for insult, you, threat in _SCRIPT_RE.findall(text):
+            insults += bool(insult)
+            second += bool(you)
+            out[k, 2] += bool(threat)
+        out[k, 0] += insults
+        out[k, 1] += insults if second else 0
 
 
 def _features(counts: np.ndarray) -> sp.csr_matrix:

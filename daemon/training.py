@@ -194,6 +194,9 @@ def metrics(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str] 
     """Per-class precision/recall/F1/support, macro-F1 and the confusion matrix (rows = truth)."""
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
+    if not len(y_true):
+        return {"per_class": {}, "macro_f1": 0.0, "n": 0,
+                "confusion": {"labels": list(labels), "matrix": [[0] * len(labels) for _ in labels]}}
     present = [l for l in labels if l in set(y_true) | set(y_pred)]
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=present, zero_division=0)
     per_class = {l: {"precision": round(float(p[i]), 4), "recall": round(float(r[i]), 4), "f1": round(float(f[i]), 4),
@@ -219,6 +222,20 @@ def tune_abusive_threshold(y: Sequence[str], probs: np.ndarray, classes: list[st
         precision = (pred & truth).sum() / pred.sum()
         if precision >= min_precision:
             best = float(round(t, 3))
+    return best
+
+
+def recall_at_precision(y: Sequence[str], scores: np.ndarray, min_precision: float) -> dict[str, float]:
+    """The highest abusive recall over thresholds whose precision is ≥ ``min_precision``."""
+    truth = np.array([label == "abusive" for label in y])
+    best = {"threshold": 1.0, "recall": 0.0, "precision": 0.0}
+    for t in np.arange(0.95, 0.04, -0.01):
+        pred = scores >= t
+        if pred.sum() and truth.sum():
+            precision = float((pred & truth).sum() / pred.sum())
+            recall = float((pred & truth).sum() / truth.sum())
+            if precision >= min_precision and recall > best["recall"]:
+                best = {"threshold": round(float(t), 2), "recall": round(recall, 4), "precision": round(precision, 4)}
     return best
 
 
@@ -323,6 +340,13 @@ class Trainer:
                 held_out = self._held_out_report(fold, train, truth, pred)
                 held_out["calibration_error"] = calibration_error(truth, probs, classes)
                 self.echo(f"expected calibration error of the top label (held-out): {held_out['calibration_error']}")
+                en = np.array([self.examples[i].lang == "en" for i in fold])
+                held_out["english_recall_at_precision"] = recall_at_precision(
+                    [t for t, e in zip(truth, en) if e], probs[en, classes.index("abusive")], 0.85)
+                best = held_out["english_recall_at_precision"]
+                self.echo(f"English abusive, best recall with precision >= 0.85 on the held-out split (threshold "
+                          f"{best['threshold']} picked on the test data itself: an upper bound, not the operating "
+                          f"point): recall {best['recall']:.3f}, precision {best['precision']:.3f}")
         cv = {"folds": 5, "macro_f1_mean": round(float(np.mean(cv_scores)), 4),
               "macro_f1_std": round(float(np.std(cv_scores)), 4), "macro_f1_per_fold": cv_scores,
               "abusive_recall_mean": round(float(np.mean(cv_abusive)), 4)}

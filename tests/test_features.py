@@ -44,9 +44,9 @@ def test_empty_batch_and_pickle_without_cache(texts: list[str]) -> None:
     fast = FastTfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4)).fit(texts)
     assert fast.transform([]).shape == (0, len(fast.vocabulary_))
     fast.transform(texts[:20])
-    assert fast.__dict__.get("_word_cache")
+    assert fast.__dict__.get("_gram_store")
     clone = pickle.loads(pickle.dumps(fast))
-    assert "_word_cache" not in clone.__dict__
+    assert "_gram_store" not in clone.__dict__
     assert abs(clone.transform(texts[:20]) - fast.transform(texts[:20])).max() < 1e-6
 
 
