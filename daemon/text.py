@@ -43,7 +43,10 @@ _SIGNATURE_LINE = re.compile(_SIGNATURE.pattern, _SIGNATURE.flags | re.MULTILINE
 _TAGS = re.compile(r"<[^>\n]{0,300}>")
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
-_SPACES = re.compile(r"[ \t\u00a0\u200b]+")
+# runs of blanks, or one blank that is not a plain space: a lone space is left alone, which
+# spares a substitution per word gap
+_SPACES = re.compile(r"[ \t\u00a0\u200b]{2,}|[\t\u00a0\u200b]")
+_BLANK_LINES = re.compile(r"\n\s*\n+")
 
 
 @lru_cache(maxsize=1)
@@ -116,7 +119,7 @@ def clean(text: str) -> str:
     if "@" in text:
         text = _EMAIL.sub(" ", text)
     text = _SPACES.sub(" ", text)
-    return re.sub(r"\n\s*\n+", "\n", text).strip()
+    return _BLANK_LINES.sub("\n", text).strip()
 
 
 def client_text(subject: str, body: str) -> str:
