@@ -31,6 +31,9 @@ class _GramStore:
 
     def __init__(self, vocab: dict[str, int]) -> None:
         self.vocab = vocab
+        self._reset()
+
+    def _reset(self) -> None:
         self.ids: dict[str, int] = {"\x00": -1}  # -1: the document separator
         self.ptr = np.zeros(1, dtype=np.int64)
         self.grams = np.empty(0, dtype=np.int32)
@@ -41,7 +44,7 @@ class _GramStore:
         if len(new):
             fresh = list(dict.fromkeys(words[i] for i in new))
             if len(self.ids) + len(fresh) > _CACHE_LIMIT and len(self.ids) > 1:
-                self.__init__(self.vocab)  # type: ignore[misc]  # bounded memory: start over
+                self._reset()  # bounded memory: start over
                 return self.lookup(words, word_grams)
             lists = [word_grams(w) for w in fresh]
             flat = list(chain.from_iterable(lists))
@@ -200,33 +203,32 @@ class FastTfidfVectorizer(TfidfVectorizer):
         if self.analyzer == "char_wb" and not self.binary and seg.texts:
             per_sentence = self._counts_char_wb(seg.texts, vocab)
             per_doc = (seg.summing() @ per_sentence).tocsr()
-        elif self.analyzer == "word" and not self.binary and seg.texts and self._simple_words() \
-                and self.token_pattern == r"(?u)\b\w+\b":
+        elif not self.binary and seg.texts and self._fast_words():
             shared = seg.lower_tokens() if self.lowercase else None
             rows, cols, within = self._counts_word(seg.texts, vocab, spanning=seg.owner, flat=shared)
             per_sentence = self._count_matrix(rows[within], cols[within], len(seg.texts), len(vocab))
             per_doc = self._count_matrix(seg.owner[rows], cols, len(seg.docs), len(vocab))
         else:
             return self.transform(seg.docs), self.transform(seg.texts)
-        return (self._tfidf.transform(per_doc.astype(self.dtype), copy=False),
-                self._tfidf.transform(per_sentence.astype(self.dtype), copy=False))
+        return self._tfidf.transform(per_doc, copy=False), self._tfidf.transform(per_sentence, copy=False)
 
-    @staticmethod
-    def _count_matrix(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_features: int) -> sp.csr_matrix:
+    def _count_matrix(self, rows: np.ndarray, cols: np.ndarray, n_rows: int, n_features: int) -> sp.csr_matrix:
         """CSR counts from (row, column) pairs: one sort gives canonical order, duplicates counted."""
         keys, counts = np.unique(rows * n_features + cols, return_counts=True)
         indptr = np.zeros(n_rows + 1, dtype=np.int64)
         np.cumsum(np.bincount(keys // n_features, minlength=n_rows), out=indptr[1:])
-        matrix = sp.csr_matrix((counts.astype(np.float32), (keys % n_features).astype(np.int32), indptr),
+        matrix = sp.csr_matrix((counts.astype(self.dtype), (keys % n_features).astype(np.int32), indptr),
                                shape=(n_rows, n_features))
         matrix.has_sorted_indices = True
         matrix.has_canonical_format = True
         return matrix
 
-    def _simple_words(self) -> bool:
-        """Plain word 1- or 1-2-grams with scikit-learn's default preprocessing and no stop words."""
+    def _fast_words(self) -> bool:
+        """Plain word 1- or 1-2-grams of ``\\b\\w+\\b`` tokens (the same as ``\\w+``) with
+        scikit-learn's default preprocessing and no stop words: the batched path applies."""
         return (self.analyzer == "word" and self.ngram_range in ((1, 1), (1, 2)) and self.stop_words is None
-                and self.preprocessor is None and self.tokenizer is None and self.strip_accents is None)
+                and self.preprocessor is None and self.tokenizer is None and self.strip_accents is None
+                and self.token_pattern == r"(?u)\b\w+\b")
 
     def transform(self, raw_documents: Iterable[str]) -> sp.csr_matrix:
         check_is_fitted(self, msg="The TF-IDF vectorizer is not fitted")
@@ -239,7 +241,7 @@ class FastTfidfVectorizer(TfidfVectorizer):
         if self.analyzer == "char_wb":
             return self._tfidf.transform(self._counts_char_wb(docs, vocab), copy=False)
         n_features = len(vocab)
-        if self._simple_words() and self.token_pattern == r"(?u)\b\w+\b":  # \b\w+\b is \w+
+        if self._fast_words():
             row_ids, cols, _ = self._counts_word(docs, vocab)
         else:
             analyze = self.build_analyzer()
@@ -251,5 +253,4 @@ class FastTfidfVectorizer(TfidfVectorizer):
             lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
             cols = np.concatenate(rows).astype(np.int64)
             row_ids = np.repeat(np.arange(len(docs), dtype=np.int64), lengths)
-        matrix = self._count_matrix(row_ids, cols, len(docs), n_features)
-        return self._tfidf.transform(matrix.astype(self.dtype), copy=False)
+        return self._tfidf.transform(self._count_matrix(row_ids, cols, len(docs), n_features), copy=False)

@@ -21,8 +21,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from .errors import InputError
 from . import sentences
+from .errors import InputError
 from .features import FastTfidfVectorizer
 from .lexicon import LexiconFeatures
 from .text import client_text
@@ -208,34 +208,31 @@ def metrics(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str] 
                           "matrix": confusion_matrix(y_true, y_pred, labels=list(labels)).tolist()}}
 
 
+def _sweep(y: Sequence[str], scores: np.ndarray, thresholds: np.ndarray) -> Iterable[tuple[float, float, float]]:
+    """(threshold, abusive precision, abusive recall) for each threshold that flags something."""
+    truth = np.array([label == "abusive" for label in y])
+    for t in thresholds:
+        pred = scores >= t
+        if pred.sum() and truth.sum():
+            hits = float((pred & truth).sum())
+            yield float(round(t, 3)), hits / float(pred.sum()), hits / float(truth.sum())
+
+
 def tune_abusive_threshold(y: Sequence[str], probs: np.ndarray, classes: list[str],
                            min_precision: float = 0.86) -> float:
     """The lowest threshold whose abusive precision on out-of-fold data stays ≥ ``min_precision``:
     abuse is the costly miss, so recall is bought while precision allows (0.95 when none does)."""
-    truth = np.array([label == "abusive" for label in y])
-    col = probs[:, classes.index("abusive")]
-    best = 0.95
-    for t in np.arange(0.95, 0.14, -0.025):
-        pred = col >= t
-        if pred.sum() == 0:
-            continue
-        precision = (pred & truth).sum() / pred.sum()
-        if precision >= min_precision:
-            best = float(round(t, 3))
-    return best
+    ok = [t for t, precision, _ in _sweep(y, probs[:, classes.index("abusive")], np.arange(0.95, 0.14, -0.025))
+          if precision >= min_precision]
+    return min(ok) if ok else 0.95
 
 
 def recall_at_precision(y: Sequence[str], scores: np.ndarray, min_precision: float) -> dict[str, float]:
     """The highest abusive recall over thresholds whose precision is ≥ ``min_precision``."""
-    truth = np.array([label == "abusive" for label in y])
     best = {"threshold": 1.0, "recall": 0.0, "precision": 0.0}
-    for t in np.arange(0.95, 0.04, -0.01):
-        pred = scores >= t
-        if pred.sum() and truth.sum():
-            precision = float((pred & truth).sum() / pred.sum())
-            recall = float((pred & truth).sum() / truth.sum())
-            if precision >= min_precision and recall > best["recall"]:
-                best = {"threshold": round(float(t), 2), "recall": round(recall, 4), "precision": round(precision, 4)}
+    for t, precision, recall in _sweep(y, scores, np.arange(0.95, 0.04, -0.01)):
+        if precision >= min_precision and recall > best["recall"]:
+            best = {"threshold": round(t, 2), "recall": round(recall, 4), "precision": round(precision, 4)}
     return best
 
 
