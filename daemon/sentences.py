@@ -62,6 +62,7 @@ def split_sentences(text: str) -> list[str]:
 
 
 def segment(docs: Sequence[str]) -> Segmented:
+    """Cut a batch of messages into sentences, remembering which message each came from."""
     texts: list[str] = []
     owner: list[int] = []
     for i, doc in enumerate(docs):
