@@ -10,12 +10,19 @@ from .training import format_metrics
 START, END = "<!-- figures:start -->", "<!-- figures:end -->"
 
 
+def _sentence_scoring(meta: dict[str, Any]) -> str:
+    calibration = meta.get("calibration") or {}
+    if calibration.get("inputs") == "message+worst-sentence":
+        return "worst sentence weighed by the stacked calibration"
+    return f"fixed weight {meta.get('sentence_weight', 1.0)} on the message"
+
+
 def render(meta: dict[str, Any]) -> str:
     held, cv = meta["held_out"], meta["cross_validation"]
     lines = [f"Trained {meta['trained_at']} with scikit-learn {meta['sklearn_version']}, seed {meta['seed']}, "
              f"on {meta['corpus_size']} messages (corpus sha256 `{meta['corpus_sha256'][:16]}`) "
-             f"in {meta['training_seconds']} s. Abusive threshold: {meta['abusive_threshold']}; sentence weight: "
-             f"{meta.get('sentence_weight', 1.0)}.", "",
+             f"in {meta['training_seconds']} s. Abusive threshold: {meta['abusive_threshold']}; sentence scoring: "
+             f"{_sentence_scoring(meta)}.", "",
              "### Held-out split (grouped by scenario)", "", "```", format_metrics(held["overall"]), "```", "",
              "| language | n | macro-F1 | abusive F1 | controlling F1 | stalling F1 | neutral F1 |",
              "|---|---|---|---|---|---|---|"]

@@ -94,11 +94,22 @@ def features_both(union: Any, seg: Segmented) -> tuple[sp.csr_matrix, sp.csr_mat
 def predict_proba(pipeline: Any, docs: Sequence[str], weight: float,
                   calibration: dict[str, Any] | None = None) -> np.ndarray:
     """Per-label probabilities of each message, the abusive one raised by its most abusive
-    sentence (``weight`` = 1 gives the message-level probabilities alone), then calibrated."""
+    sentence, then calibrated. With a stacked calibration (``fit_calibration``) the weight of
+    the worst sentence is learnt; without one, ``weight`` mixes it in (1: the message alone)."""
     docs = list(docs)
-    if weight >= 1.0 or not docs:
-        return calibrate(pipeline.predict_proba(docs), calibration)
+    if not docs or (weight >= 1.0 and not calibration):
+        return pipeline.predict_proba(docs)
+    doc_probs, worst, classes = predict_parts(pipeline, docs)
+    if calibration and calibration.get("inputs") == STACKED:
+        return calibrate(stack_inputs(doc_probs, worst), calibration)
+    return calibrate(combine(doc_probs, worst, classes, weight), calibration)
+
+
+def predict_parts(pipeline: Any, docs: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The message-level probabilities, each message's worst abusive probability (its own or
+    that of its most abusive sentence of ``MIN_WORDS`` words or more), and the label order."""
     union, clf = pipeline.named_steps["features"], pipeline.named_steps["clf"]
+    classes = list(clf.classes_)
     seg = segment(docs)
     x_docs, x_sents = features_both(union, seg)
     # words counted by their spaces (sentences are stripped): cheap, and exact enough here
@@ -108,44 +119,56 @@ def predict_proba(pipeline: Any, docs: Sequence[str], weight: float,
     judged &= counts[seg.owner] >= 2
     probs = clf.predict_proba(sp.vstack([x_docs, x_sents[judged]], format="csr"))
     doc_probs, sent_probs = probs[:len(docs)], probs[len(docs):]
-    return calibrate(combine(doc_probs, sent_probs, seg.owner[judged], list(clf.classes_), weight), calibration)
-
-
-def fit_calibration(probs: np.ndarray, labels: Sequence[str], classes: list[str]) -> dict[str, Any]:
-    """Matrix scaling: a multinomial logistic regression on the log-probabilities, fitted on
-    out-of-fold predictions. Raising the abusive probability by the worst sentence makes the
-    raw scores over-confident; this maps them back to observed frequencies. Kept as plain
-    numbers (JSON-safe), applied by ``calibrate``."""
-    from sklearn.linear_model import LogisticRegression
-
-    fit = LogisticRegression(C=100.0, max_iter=2000).fit(np.log(np.clip(probs, 1e-6, 1.0)), list(labels))
-    coef, intercept = fit.coef_, fit.intercept_
-    if len(fit.classes_) == 2:  # scikit-learn keeps one row for two classes: softmax of (0, w·x + b)
-        coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.r_[0.0, intercept]
-    order = [list(fit.classes_).index(c) for c in classes]
-    return {"classes": classes, "coef": coef[order].round(6).tolist(), "intercept": intercept[order].round(6).tolist()}
-
-
-def calibrate(probs: np.ndarray, calibration: dict[str, Any] | None) -> np.ndarray:
-    """Apply ``fit_calibration``'s mapping (none: the probabilities unchanged)."""
-    if not calibration or not len(probs):
-        return probs
-    z = np.log(np.clip(probs, 1e-6, 1.0)) @ np.asarray(calibration["coef"]).T + np.asarray(calibration["intercept"])
-    z -= z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def combine(doc_probs: np.ndarray, sent_probs: np.ndarray, owner: np.ndarray, classes: list[str],
-            weight: float) -> np.ndarray:
-    """Raise each message's abusive probability by its most abusive sentence; the other
-    labels keep their proportions and share the rest."""
     a = classes.index("abusive")
     worst = doc_probs[:, a].copy()
-    if len(owner):
-        np.maximum.at(worst, owner, sent_probs[:, a])
+    if judged.any():
+        np.maximum.at(worst, seg.owner[judged], sent_probs[:, a])
+    return doc_probs, worst, classes
+
+
+def combine(doc_probs: np.ndarray, worst: np.ndarray, classes: list[str], weight: float) -> np.ndarray:
+    """Raise each message's abusive probability towards its worst sentence's by a fixed
+    ``weight``; the other labels keep their proportions and share the rest."""
+    a = classes.index("abusive")
     p_abusive = weight * doc_probs[:, a] + (1.0 - weight) * worst
     rest = np.delete(doc_probs, a, axis=1)
     total = rest.sum(axis=1, keepdims=True)
     total[total == 0] = 1.0
     return np.insert(rest / total * (1.0 - p_abusive)[:, None], a, p_abusive, axis=1)
+
+
+STACKED = "message+worst-sentence"
+
+
+def stack_inputs(doc_probs: np.ndarray, worst: np.ndarray) -> np.ndarray:
+    """The stacked calibrator's inputs: the message's log-probabilities and the worst sentence's."""
+    return np.hstack([np.log(np.clip(doc_probs, 1e-6, 1.0)), np.log(np.clip(worst, 1e-6, 1.0))[:, None]])
+
+
+def fit_calibration(inputs: np.ndarray, labels: Sequence[str], classes: list[str], stacked: bool = True) -> dict[str, Any]:
+    """A multinomial logistic regression from ``stack_inputs`` (or, unstacked, from the
+    log of given probabilities) to the label, fitted on out-of-fold predictions. Stacked, it
+    learns how much one abusive-looking sentence should count, and maps the scores to
+    observed frequencies. Kept as plain numbers (JSON-safe), applied by ``calibrate``."""
+    from sklearn.linear_model import LogisticRegression
+
+    x = inputs if stacked else np.log(np.clip(inputs, 1e-6, 1.0))
+    fit = LogisticRegression(C=100.0, max_iter=2000).fit(x, list(labels))
+    coef, intercept = fit.coef_, fit.intercept_
+    if len(fit.classes_) == 2:  # scikit-learn keeps one row for two classes: softmax of (0, w·x + b)
+        coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.r_[0.0, intercept]
+    order = [list(fit.classes_).index(c) for c in classes]
+    return {"inputs": STACKED if stacked else "log-probabilities", "classes": classes,
+            "coef": coef[order].round(6).tolist(), "intercept": intercept[order].round(6).tolist()}
+
+
+def calibrate(inputs: np.ndarray, calibration: dict[str, Any] | None) -> np.ndarray:
+    """Apply ``fit_calibration``'s mapping (none: ``inputs`` are the probabilities, unchanged)."""
+    if not calibration or not len(inputs):
+        return inputs
+    if calibration.get("inputs") != STACKED:
+        inputs = np.log(np.clip(inputs, 1e-6, 1.0))
+    z = inputs @ np.asarray(calibration["coef"]).T + np.asarray(calibration["intercept"])
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)

@@ -31,8 +31,9 @@ from .tone import LABELS, MODELS_DIR, ToneModel
 log = logging.getLogger(__name__)
 CORPUS_DIR = MODELS_DIR / "corpus"
 EVAL_DIR = MODELS_DIR / "eval"
-# weight of the message-level abusive probability against the most abusive sentence's
-# (``sentences.predict_proba``); chosen by grouped CV on the training folds (model card)
+# weight of the message-level abusive probability against the most abusive sentence's when
+# no stacked calibration is at hand (``sentences.combine``); the shipped model learns the mix
+# (``sentences.fit_calibration``), see the model card
 SENTENCE_WEIGHT = 0.6
 FIELDS = ("id", "label", "lang", "subject", "text", "group", "source")
 SEED = 20261122
@@ -295,8 +296,11 @@ class Trainer:
         x = [self.texts[i] for i in train_idx] + [client_text(e.subject, e.text) for e in extra]
         y = [self.labels[i] for i in train_idx] + [e.label for e in extra]
         pipe.fit(x, y)
-        probs = sentences.predict_proba(pipe, [self.texts[i] for i in test_idx], SENTENCE_WEIGHT, self.calibration)
-        return probs, list(pipe.classes_)
+        texts = [self.texts[i] for i in test_idx]
+        if self.calibration is None:  # the inner folds: the stacked calibrator's inputs
+            doc_probs, worst, classes = sentences.predict_parts(pipe, texts)
+            return sentences.stack_inputs(doc_probs, worst), classes
+        return sentences.predict_proba(pipe, texts, SENTENCE_WEIGHT, self.calibration), list(pipe.classes_)
 
     def run(self) -> tuple[ToneModel, dict[str, Any]]:
         started = time.monotonic()
@@ -309,7 +313,7 @@ class Trainer:
             f"{e.lang}/{e.label}" for e in self.examples).items())))
 
         # threshold for abusive: tuned out-of-fold on the training folds only
-        oof = np.zeros((n, len(LABELS)))
+        oof = np.zeros((n, len(LABELS) + 1))
         classes: list[str] = []
         for k in range(1, 5):
             inner_test = self.folds[k]
@@ -318,8 +322,8 @@ class Trainer:
             oof[inner_test] = probs
         # calibration and threshold: both fitted out-of-fold on the training folds only
         self.calibration = sentences.fit_calibration(oof[train_idx], [self.labels[i] for i in train_idx], classes)
-        oof[train_idx] = sentences.calibrate(oof[train_idx], self.calibration)
-        threshold = tune_abusive_threshold([self.labels[i] for i in train_idx], oof[train_idx], classes)
+        calibrated = sentences.calibrate(oof[train_idx], self.calibration)
+        threshold = tune_abusive_threshold([self.labels[i] for i in train_idx], calibrated, classes)
         self.echo(f"abusive threshold (tuned on training folds): {threshold}")
 
         # grouped 5-fold cross-validation (fold 0 is also the held-out split)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from clientwatch import sentences
-from clientwatch.sentences import calibrate, combine, fit_calibration, segment, split_sentences
+from clientwatch.sentences import calibrate, combine, fit_calibration, segment, split_sentences, stack_inputs
 from clientwatch.tone import ToneModel
 
 BURIED = """Hi Lena,
@@ -59,27 +59,44 @@ def test_two_level_features_equal_separate_transforms(tone_model_path: Path) -> 
 def test_combine_raises_abusive_and_keeps_proportions() -> None:
     classes = ["abusive", "controlling", "neutral", "stalling"]
     doc = np.array([[0.1, 0.3, 0.6, 0.0], [0.5, 0.1, 0.3, 0.1]])
-    sent = np.array([[0.9, 0.0, 0.1, 0.0], [0.2, 0.2, 0.4, 0.2]])
-    out = combine(doc, sent, np.array([0, 1]), classes, weight=0.6)
+    worst = np.array([0.9, 0.5])
+    out = combine(doc, worst, classes, weight=0.6)
     assert np.allclose(out.sum(axis=1), 1.0)
     assert out[0, 0] == pytest.approx(0.6 * 0.1 + 0.4 * 0.9)
     assert out[0, 1] / out[0, 2] == pytest.approx(0.3 / 0.6)  # the rest keeps its proportions
-    assert out[1, 0] == pytest.approx(0.5)  # a milder sentence never lowers the message
-    assert np.allclose(combine(doc, sent, np.array([0, 1]), classes, weight=1.0), doc)
+    assert out[1, 0] == pytest.approx(0.5)
+    assert np.allclose(combine(doc, worst, classes, weight=1.0), doc)
 
 
-def test_calibration_is_a_probability_map_fitted_to_frequencies() -> None:
+def test_unstacked_calibration_matches_frequencies() -> None:
     rng = np.random.default_rng(0)
     classes = ["abusive", "neutral"]
     truth = rng.random(2000) < 0.3
     raw = np.where(truth, 0.9, 0.6)[:, None]  # over-confident on the abusive column
     probs = np.hstack([raw, 1 - raw])
-    cal = fit_calibration(probs, ["abusive" if t else "neutral" for t in truth], classes)
+    cal = fit_calibration(probs, ["abusive" if t else "neutral" for t in truth], classes, stacked=False)
     out = calibrate(probs, cal)
     assert np.allclose(out.sum(axis=1), 1.0)
     assert out[truth, 0].mean() > out[~truth, 0].mean()
     assert abs(out[:, 0].mean() - truth.mean()) < 0.02  # matches the observed frequency
     assert calibrate(probs, None) is probs
+
+
+def test_stacked_calibration_learns_to_trust_the_worst_sentence() -> None:
+    rng = np.random.default_rng(1)
+    classes = ["abusive", "neutral"]
+    n = 3000
+    truth = rng.random(n) < 0.3
+    # the message looks mild either way; only the worst sentence tells abuse apart
+    doc_abusive = rng.uniform(0.05, 0.3, n)
+    worst = np.where(truth, rng.uniform(0.6, 1.0, n), rng.uniform(0.0, 0.5, n))
+    doc = np.c_[doc_abusive, 1 - doc_abusive]
+    labels = ["abusive" if t else "neutral" for t in truth]
+    cal = fit_calibration(stack_inputs(doc, worst), labels, classes)
+    out = calibrate(stack_inputs(doc, worst), cal)
+    assert cal["inputs"] == sentences.STACKED
+    assert np.allclose(out.sum(axis=1), 1.0)
+    assert ((out[:, 0] >= 0.5) == truth).mean() > 0.95  # the message alone would be near chance
 
 
 def test_buried_insult_is_found(tone_model_path: Path) -> None:
@@ -90,5 +107,5 @@ def test_buried_insult_is_found(tone_model_path: Path) -> None:
     assert whole.scores["abusive"] > clean.scores["abusive"] + 0.3
     assert clean.label != "abusive"
     # without sentence scoring the same model misses it (the reason for the sentence pass)
-    doc_only = ToneModel(model.pipeline, {**model.meta, "sentence_weight": 1.0})
+    doc_only = ToneModel(model.pipeline, {**model.meta, "sentence_weight": 1.0, "calibration": None})
     assert doc_only.predict([BURIED])[0].scores["abusive"] < whole.scores["abusive"]

@@ -42,6 +42,7 @@ def test_figures_and_blind_set(small_run: tuple[dict, list[str], Path]) -> None:
     assert 0.15 <= meta["abusive_threshold"] <= 0.95
     assert meta["sentence_weight"] < 1.0
     assert len(meta["calibration"]["coef"]) == len(meta["labels"])
+    assert meta["calibration"]["inputs"] == "message+worst-sentence"
     assert 0.0 <= meta["held_out"]["calibration_error"] <= 1.0
     assert set(meta["held_out"]["english_recall_at_precision"]) == {"threshold", "recall", "precision"}
 
