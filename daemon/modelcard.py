@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError
+from .sentences import STACKED
 from .training import format_metrics
 
 START, END = "<!-- figures:start -->", "<!-- figures:end -->"
@@ -12,7 +13,7 @@ START, END = "<!-- figures:start -->", "<!-- figures:end -->"
 
 def _sentence_scoring(meta: dict[str, Any]) -> str:
     calibration = meta.get("calibration") or {}
-    if calibration.get("inputs") == "message+worst-sentence":
+    if calibration.get("inputs") == STACKED:
         return "worst sentence weighed by the stacked calibration"
     return f"fixed weight {meta.get('sentence_weight', 1.0)} on the message"
 

@@ -3,14 +3,12 @@
 A bag-of-n-grams model reads a long, businesslike email with one insult in it as mostly
 businesslike: the insult's features are diluted by everything around it. The label rules
 say one abusive line is enough (``models/LABELING.md``, rule 1), so the tone model also
-scores each sentence of a message with the same fitted pipeline and lets the most abusive
-sentence raise the message's abusive probability:
-
-    p_abusive = w · p_abusive(message) + (1 − w) · max(p_abusive(message), p_abusive(sentence) …)
-
-with the other labels rescaled to share what is left. Sentences are a partition of the
-text at whitespace, so each vectorizer can count a message as the sum of its sentences
-and the words are tokenised once for both levels (``transform_segmented``).
+scores each sentence of a message with the same fitted pipeline. A stacked calibration,
+fitted out-of-fold, maps the message's probabilities and its worst sentence's abusive
+probability to the label, so how much one sentence counts is learnt. (Without one, a fixed
+mix is used: ``combine``.) Sentences are a partition of the text at whitespace, so each
+vectorizer can count a message as the sum of its sentences and the words are tokenised
+once for both levels (``transform_segmented``).
 """
 from __future__ import annotations
 
@@ -100,9 +98,9 @@ def predict_proba(pipeline: Any, docs: Sequence[str], weight: float,
     if not docs or (weight >= 1.0 and not calibration):
         return pipeline.predict_proba(docs)
     doc_probs, worst, classes = predict_parts(pipeline, docs)
-    if calibration and calibration.get("inputs") == STACKED:
+    if calibration:
         return calibrate(stack_inputs(doc_probs, worst), calibration)
-    return calibrate(combine(doc_probs, worst, classes, weight), calibration)
+    return combine(doc_probs, worst, classes, weight)
 
 
 def predict_parts(pipeline: Any, docs: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -145,29 +143,28 @@ def stack_inputs(doc_probs: np.ndarray, worst: np.ndarray) -> np.ndarray:
     return np.hstack([np.log(np.clip(doc_probs, 1e-6, 1.0)), np.log(np.clip(worst, 1e-6, 1.0))[:, None]])
 
 
-def fit_calibration(inputs: np.ndarray, labels: Sequence[str], classes: list[str], stacked: bool = True) -> dict[str, Any]:
-    """A multinomial logistic regression from ``stack_inputs`` (or, unstacked, from the
-    log of given probabilities) to the label, fitted on out-of-fold predictions. Stacked, it
-    learns how much one abusive-looking sentence should count, and maps the scores to
-    observed frequencies. Kept as plain numbers (JSON-safe), applied by ``calibrate``."""
+def fit_calibration(inputs: np.ndarray, labels: Sequence[str], classes: list[str]) -> dict[str, Any]:
+    """A multinomial logistic regression from ``stack_inputs`` to the label, fitted on
+    out-of-fold predictions: it learns how much one abusive-looking sentence should count,
+    and maps the scores to observed frequencies. Kept as plain numbers (JSON-safe), applied
+    by ``calibrate``."""
     from sklearn.linear_model import LogisticRegression
 
-    x = inputs if stacked else np.log(np.clip(inputs, 1e-6, 1.0))
-    fit = LogisticRegression(C=100.0, max_iter=2000).fit(x, list(labels))
+    fit = LogisticRegression(C=100.0, max_iter=2000).fit(inputs, list(labels))
     coef, intercept = fit.coef_, fit.intercept_
     if len(fit.classes_) == 2:  # scikit-learn keeps one row for two classes: softmax of (0, w·x + b)
         coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.r_[0.0, intercept]
     order = [list(fit.classes_).index(c) for c in classes]
-    return {"inputs": STACKED if stacked else "log-probabilities", "classes": classes,
+    return {"inputs": STACKED, "classes": classes,
             "coef": coef[order].round(6).tolist(), "intercept": intercept[order].round(6).tolist()}
 
 
-def calibrate(inputs: np.ndarray, calibration: dict[str, Any] | None) -> np.ndarray:
-    """Apply ``fit_calibration``'s mapping (none: ``inputs`` are the probabilities, unchanged)."""
-    if not calibration or not len(inputs):
-        return inputs
+def calibrate(inputs: np.ndarray, calibration: dict[str, Any]) -> np.ndarray:
+    """Apply ``fit_calibration``'s mapping to ``stack_inputs``: per-label probabilities."""
     if calibration.get("inputs") != STACKED:
-        inputs = np.log(np.clip(inputs, 1e-6, 1.0))
+        raise ValueError(f"unknown calibration inputs {calibration.get('inputs')!r}")
+    if not len(inputs):
+        return np.zeros((0, len(calibration["classes"])))
     z = inputs @ np.asarray(calibration["coef"]).T + np.asarray(calibration["intercept"])
     z -= z.max(axis=1, keepdims=True)
     e = np.exp(z)

@@ -73,6 +73,12 @@ class ToneModel:
         if meta.get("sklearn_version") != sklearn.__version__:
             raise ModelError(f"{target}: the model was trained with scikit-learn {meta.get('sklearn_version')}, "
                              f"this is {sklearn.__version__}; {hint}")
+        calibration = meta.get("calibration")
+        if calibration is not None:
+            from .sentences import STACKED
+
+            if not isinstance(calibration, dict) or calibration.get("inputs") != STACKED:
+                raise ModelError(f"{target}: the model's calibration is of a kind this clientwatch does not apply; {hint}")
         return cls(blob["pipeline"], meta, target)
 
     def save(self, path: str | os.PathLike[str]) -> Path:

@@ -289,15 +289,17 @@ class Trainer:
         self.labels = [e.label for e in examples]
         self.folds = _folds(examples, seed)
 
-    def _fit_predict(self, train_idx: np.ndarray, test_idx: np.ndarray,
-                     extra: Iterable[Example] = ()) -> tuple[np.ndarray, list[str]]:
+    def _fit_predict(self, train_idx: np.ndarray, test_idx: np.ndarray, extra: Iterable[Example] = (),
+                     for_calibration: bool = False) -> tuple[np.ndarray, list[str]]:
+        """Fit on ``train_idx`` and score ``test_idx``: calibrated probabilities, or with
+        ``for_calibration`` the uncalibrated inputs the stacked calibration is fitted on."""
         extra = list(extra)
         pipe = build_pipeline(self.seed)
         x = [self.texts[i] for i in train_idx] + [client_text(e.subject, e.text) for e in extra]
         y = [self.labels[i] for i in train_idx] + [e.label for e in extra]
         pipe.fit(x, y)
         texts = [self.texts[i] for i in test_idx]
-        if self.calibration is None:  # the inner folds: the stacked calibrator's inputs
+        if for_calibration:
             doc_probs, worst, classes = sentences.predict_parts(pipe, texts)
             return sentences.stack_inputs(doc_probs, worst), classes
         return sentences.predict_proba(pipe, texts, SENTENCE_WEIGHT, self.calibration), list(pipe.classes_)
@@ -318,7 +320,7 @@ class Trainer:
         for k in range(1, 5):
             inner_test = self.folds[k]
             inner_train = np.setdiff1d(train_idx, inner_test)
-            probs, classes = self._fit_predict(inner_train, inner_test)
+            probs, classes = self._fit_predict(inner_train, inner_test, for_calibration=True)
             oof[inner_test] = probs
         # calibration and threshold: both fitted out-of-fold on the training folds only
         self.calibration = sentences.fit_calibration(oof[train_idx], [self.labels[i] for i in train_idx], classes)

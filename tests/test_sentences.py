@@ -68,18 +68,19 @@ def test_combine_raises_abusive_and_keeps_proportions() -> None:
     assert np.allclose(combine(doc, worst, classes, weight=1.0), doc)
 
 
-def test_unstacked_calibration_matches_frequencies() -> None:
+def test_calibration_matches_frequencies() -> None:
     rng = np.random.default_rng(0)
     classes = ["abusive", "neutral"]
     truth = rng.random(2000) < 0.3
-    raw = np.where(truth, 0.9, 0.6)[:, None]  # over-confident on the abusive column
-    probs = np.hstack([raw, 1 - raw])
-    cal = fit_calibration(probs, ["abusive" if t else "neutral" for t in truth], classes, stacked=False)
-    out = calibrate(probs, cal)
+    raw = np.where(truth, 0.9, 0.6)  # over-confident on the abusive column
+    inputs = stack_inputs(np.c_[raw, 1 - raw], raw)
+    cal = fit_calibration(inputs, ["abusive" if t else "neutral" for t in truth], classes)
+    out = calibrate(inputs, cal)
     assert np.allclose(out.sum(axis=1), 1.0)
     assert out[truth, 0].mean() > out[~truth, 0].mean()
     assert abs(out[:, 0].mean() - truth.mean()) < 0.02  # matches the observed frequency
-    assert calibrate(probs, None) is probs
+    with pytest.raises(ValueError, match="unknown calibration"):
+        calibrate(inputs, {**cal, "inputs": "log-probabilities"})
 
 
 def test_stacked_calibration_learns_to_trust_the_worst_sentence() -> None:

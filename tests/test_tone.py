@@ -103,3 +103,13 @@ def test_evaluate_rejects_bad_input(tone_model_path: Path, tmp_path: Path, monke
     bad.write_text("not json\n")
     assert main(["evaluate", str(bad)]) == 2
     assert f"{bad}:1" in capsys.readouterr().err
+
+
+def test_unknown_calibration_is_refused(tone_model_path: Path, tmp_path: Path) -> None:
+    blob = joblib.load(tone_model_path)
+    blob["meta"]["calibration"] = {"inputs": "log-probabilities", "coef": [], "intercept": []}
+    target = tmp_path / "tone.joblib"
+    joblib.dump(blob, target)
+    target.chmod(0o644)
+    with pytest.raises(ModelError, match="calibration.*clientwatch train"):
+        ToneModel.load(target)
