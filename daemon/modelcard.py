@@ -55,6 +55,20 @@ def render(meta: dict[str, Any]) -> str:
     lines += ["### Grouped 5-fold cross-validation", "",
               f"macro-F1 {cv['macro_f1_mean']:.3f} ± {cv['macro_f1_std']:.3f} (folds: "
               f"{', '.join(f'{s:.3f}' for s in cv['macro_f1_per_fold'])}); abusive recall {cv['abusive_recall_mean']:.3f}.", ""]
+    pooled = cv.get("pooled_per_language")
+    if pooled:
+        lines += ["The five folds' out-of-fold predictions pooled (every message scored once, by a model that never "
+                  "saw its scenario):", "",
+                  "| language | n | macro-F1 | abusive precision | abusive recall |", "|---|---|---|---|---|"]
+        for lang, m in pooled.items():
+            ab = m["per_class"].get("abusive", {})
+            lines.append(f"| {lang} | {m['n']} | {m['macro_f1']:.3f} | {ab.get('precision', 0):.3f} | {ab.get('recall', 0):.3f} |")
+        best = cv.get("pooled_english_recall_at_precision")
+        if best:
+            lines += ["", f"Best English abusive recall with precision ≥ 0.85 over the pooled predictions (threshold "
+                          f"{best['threshold']} picked on them, an upper bound): recall {best['recall']:.3f} at precision "
+                          f"{best['precision']:.3f}."]
+        lines.append("")
     blind = meta.get("blind")
     if blind:
         bdup = blind["near_duplicates"]

@@ -45,6 +45,12 @@ def test_figures_and_blind_set(small_run: tuple[dict, list[str], Path]) -> None:
     assert meta["calibration"]["inputs"] == "message+worst-sentence"
     assert 0.0 <= meta["held_out"]["calibration_error"] <= 1.0
     assert set(meta["held_out"]["english_recall_at_precision"]) == {"threshold", "recall", "precision"}
+    pooled = meta["cross_validation"]["pooled_per_language"]
+    # pooled out-of-fold: every message of the subset scored exactly once
+    assert sum(m["n"] for m in pooled.values()) == meta["corpus_size"]
+    assert set(pooled) == {"de", "en", "es", "hr", "ko", "te"}
+    en = pooled["en"]["macro_f1"]
+    assert f"en macro-F1 {en:.3f}" in text
 
 
 def test_card_gets_the_printed_figures(small_run: tuple[dict, list[str], Path], tmp_path: Path) -> None:
@@ -58,6 +64,8 @@ def test_card_gets_the_printed_figures(small_run: tuple[dict, list[str], Path], 
     macro = meta["held_out"]["overall"]["macro_f1"]
     assert f"macro-F1 {macro:.3f}" in body and f"macro-F1 {macro:.3f}" in "\n".join(printed)
     assert render(meta) in body
+    best = meta["cross_validation"]["pooled_english_recall_at_precision"]
+    assert f"over the pooled predictions (threshold {best['threshold']}" in body
 
 
 def test_no_blind_set_is_reported_not_invented(tmp_path: Path) -> None:
