@@ -178,11 +178,20 @@ _CACHE_LIMIT = 200_000
 _CAPS_RE = re.compile(r"[A-ZÄÖÜÁÉÍÓÚÑČĆŠŽĐ]{3,}|\x00")  # runs of capitals (yelling), sentence ends
 
 
+_SETS = ((_INSULT, _INSULT_SET), (_SECOND, _SECOND_SET), (_THREAT, _THREAT_SET),
+         (_FIRST, _PHRASE_FIRSTS), (_NEXT, _PHRASE_SECONDS))
+# most tokens are in no set: one exact look-up and one stem-prefix look-up rule them out
+_ANY_EXACT = frozenset().union(*(words.exact for _, words in _SETS))
+_ANY_PREFIX = frozenset().union(*(words.stems for _, words in _SETS))
+
+
 def _flags(token: str) -> int:
     """What a lower-case token is, as bit flags; computed once per distinct token (then cached)."""
-    flags = ((_INSULT if token in _INSULT_SET else 0) | (_SECOND if token in _SECOND_SET else 0)
-             | (_THREAT if token in _THREAT_SET else 0) | (_FIRST if token in _PHRASE_FIRSTS else 0)
-             | (_NEXT if token in _PHRASE_SECONDS else 0))
+    flags = 0
+    if token in _ANY_EXACT or token[:3] in _ANY_PREFIX:
+        for bit, words in _SETS:
+            if token in words:
+                flags |= bit
     if len(_CACHE) < _CACHE_LIMIT:
         _CACHE[token] = flags
     return flags

@@ -49,3 +49,20 @@ def test_features_shape_sum_over_sentences_and_pickle() -> None:
     clone = pickle.loads(pickle.dumps(lex))
     assert np.allclose(clone.transform(["You idiot."]).toarray(), lex.transform(["You idiot."]).toarray())
     assert list(lex.get_feature_names_out())[0] == "lexicon__insults"
+
+
+def test_token_flags_prefilter_matches_every_set() -> None:
+    """The quick rule-out (one exact and one stem-prefix look-up) never hides a set's word:
+    every token of the corpus gets the flags the five sets give one by one."""
+    from clientwatch import lexicon
+    from clientwatch.training import load_corpus
+
+    examples, _ = load_corpus()
+    tokens = {t for e in examples for t in e.text.lower().split()}
+    tokens |= {w + "s" for _, words in lexicon._SETS for w in words.exact}  # stems' inflections too
+    hits = 0
+    for token in tokens:
+        expected = sum(bit for bit, words in lexicon._SETS if token in words)
+        assert lexicon._flags(token) == expected, token
+        hits += expected > 0
+    assert hits > 100  # the corpus does hold lexicon words
