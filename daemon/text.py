@@ -27,10 +27,11 @@ _QUOTE_HEADER = re.compile(
                  Izvorna\ poruka|Forwarded\ message|Weitergeleitete\ Nachricht|Mensaje\ reenviado|Proslijeđena\ poruka|
                  원본\ 메시지|전달된\ 메시지|Message\ d'origine)\s*-{2,}.*$
       | _{5,}\s*$
+      | >>>\ .{1,160}?\ >>>\s*$
       | (?:From|Von|De|Od|Van|보낸\ 사람|발신|Från|Fra)\s*:\s*.+$
     )""", re.IGNORECASE | re.VERBOSE)
 # the same, over a whole text; the lookahead skips lines with no colon or rule at C speed
-_QUOTE_HEADER_LINE = re.compile(r"^(?=[^\n]*(?::|：|--|__))" + _QUOTE_HEADER.pattern[1:],
+_QUOTE_HEADER_LINE = re.compile(r"^(?=[^\n]*(?::|：|--|__|>>>))" + _QUOTE_HEADER.pattern[1:],
                                 _QUOTE_HEADER.flags | re.MULTILINE)
 _FROM_PROSE = re.compile(r"^\s*(?:From|Von|De|Od|Van|Från|Fra)\s*:", re.IGNORECASE)
 _OUTLOOK_NEXT = re.compile(r"^\s*(?:Sent|Gesendet|Enviado|Poslano|Date|Datum|Fecha|To|An|Para|Za|Subject|Betreff|Asunto|"

@@ -25,6 +25,10 @@ QUOTED = [
      "To: Ana\nSubject: Re: logo\n\nYou are a moron", "See below, thoughts?", "moron"),
     ("ok\n\n2026-03-03 10:12 GMT+01:00 Mara <mara@studio.example>:\n> old draft", "ok", "old draft"),
     ("Sounds good\n\nSent from my iPhone\n\n> On 3 Mar 2026, at 10:12, Mara wrote:\n> old", "Sounds good", "old"),
+    # GroupWise: a ">>> name date >>>" header, then the earlier mail unmarked
+    ("Apologies for my tone.\n\nHarold\n\n>>> Harold Grey 03/03/2026 19:12 >>>\nYou people are hopeless.",
+     "Apologies for my tone.", "hopeless"),
+    ("Agreed.\n\n>>> \"Mara Horvat\" <mara@studio.example> 3/3/2026 10:12 AM >>>\nold clown text", "Agreed.", "clown"),
     ("Answer inline:\n> Can you approve?\nYes, approved.\n> And the budget?\nFine.", "Yes, approved.", "Can you approve"),
 ]
 
