@@ -103,7 +103,11 @@ def test_stacked_calibration_learns_to_trust_the_worst_sentence() -> None:
 def test_buried_insult_is_found(tone_model_path: Path) -> None:
     model = ToneModel.load(tone_model_path)
     whole = model.predict([BURIED])[0]
-    clean = model.predict([BURIED.replace(", you useless amateur", "")])[0]
+    # the clean twin drops the whole line: "a first-year student would have spotted…" is itself
+    # contempt by comparison under the label rules, which the corpus now teaches
+    clean = model.predict([BURIED.replace(
+        "Honestly, a first-year student would have spotted the stair clash, you useless amateur.",
+        "The stair clashes with the beam on the section, please check it.")])[0]
     assert whole.label == "abusive"
     assert whole.scores["abusive"] > clean.scores["abusive"] + 0.3
     assert clean.label != "abusive"
