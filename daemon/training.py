@@ -274,6 +274,19 @@ def profanity_baseline(texts: Sequence[str], y: Sequence[str]) -> dict[str, Any]
     return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)}
 
 
+def per_language(langs: Sequence[str], truth: Sequence[str], pred: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``metrics`` for each language's messages, languages in sorted order."""
+    return {lang: metrics([t for t, l in zip(truth, langs) if l == lang], [p for p, l in zip(pred, langs) if l == lang])
+            for lang in sorted(set(langs))}
+
+
+def english_recall_at_precision(langs: Sequence[str], truth: Sequence[str], probs: np.ndarray,
+                                classes: list[str], min_precision: float = 0.85) -> dict[str, float]:
+    """``recall_at_precision`` over the English messages' abusive probabilities."""
+    en = np.array([lang == "en" for lang in langs], dtype=bool)
+    return recall_at_precision([t for t, e in zip(truth, en) if e], probs[en, classes.index("abusive")], min_precision)
+
+
 class Trainer:
     """Runs the evaluation and the final fit; ``report`` collects every printed figure."""
 
@@ -348,9 +361,8 @@ class Trainer:
                 held_out = self._held_out_report(fold, train, truth, pred)
                 held_out["calibration_error"] = calibration_error(truth, probs, classes)
                 self.echo(f"expected calibration error of the top label (held-out): {held_out['calibration_error']}")
-                en = np.array([self.examples[i].lang == "en" for i in fold])
-                held_out["english_recall_at_precision"] = recall_at_precision(
-                    [t for t, e in zip(truth, en) if e], probs[en, classes.index("abusive")], 0.85)
+                held_out["english_recall_at_precision"] = english_recall_at_precision(
+                    [self.examples[i].lang for i in fold], truth, probs, classes)
                 best = held_out["english_recall_at_precision"]
                 self.echo(f"English abusive, best recall with precision >= 0.85 on the held-out split (threshold "
                           f"{best['threshold']} picked on the test data itself: an upper bound, not the operating "
@@ -380,11 +392,8 @@ class Trainer:
         """The five folds' out-of-fold predictions pooled: every message scored once by a model
         that never saw its scenario, so these figures do not hang on one split's luck."""
         langs = [e.lang for e in self.examples]
-        per_lang = {lang: metrics([t for t, l in zip(self.labels, langs) if l == lang],
-                                  [p for p, l in zip(pred, langs) if l == lang])
-                    for lang in sorted(set(langs))}
-        en = np.array([lang == "en" for lang in langs])
-        best = recall_at_precision([t for t, e in zip(self.labels, en) if e], probs[en, classes.index("abusive")], 0.85)
+        per_lang = per_language(langs, self.labels, pred)
+        best = english_recall_at_precision(langs, self.labels, probs, classes)
         self.echo("pooled out-of-fold, per language: " + ", ".join(
             f"{lang} macro-F1 {m['macro_f1']:.3f}" for lang, m in per_lang.items()))
         ab = per_lang.get("en", {}).get("per_class", {}).get("abusive")
@@ -397,11 +406,8 @@ class Trainer:
 
     def _held_out_report(self, fold: np.ndarray, train: np.ndarray, truth: list[str], pred: list[str]) -> dict[str, Any]:
         overall = metrics(truth, pred)
-        langs = sorted({self.examples[i].lang for i in fold})
-        per_lang = {}
-        for lang in langs:
-            idx = [j for j, i in enumerate(fold) if self.examples[i].lang == lang]
-            per_lang[lang] = metrics([truth[j] for j in idx], [pred[j] for j in idx])
+        per_lang = per_language([self.examples[i].lang for i in fold], truth, pred)
+        langs = list(per_lang)
         dup = near_duplicates([self.texts[i] for i in train], [self.texts[i] for i in fold])
         test_texts = [self.texts[i] for i in fold]
         baseline = profanity_baseline(test_texts, truth)
@@ -447,8 +453,7 @@ class Trainer:
             return "test" if tail.isdigit() and int(tail) % 2 == 0 else "dev"
 
         result = {"files": [p.name for p in files], "overall": metrics(truth, pred), "near_duplicates": dup,
-                  "per_language": {lang: subset(lambda r, lang=lang: r["lang"] == lang)
-                                   for lang in sorted({r["lang"] for r in rows})},
+                  "per_language": per_language([r["lang"] for r in rows], truth, pred),
                   "halves": {h: subset(lambda r, h=h: half(r) == h) for h in ("dev", "test")},
                   "english_halves": {h: subset(lambda r, h=h: half(r) == h and r["lang"] == "en")
                                      for h in ("dev", "test")}}
