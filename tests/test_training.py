@@ -86,3 +86,17 @@ def test_threshold_and_recall_at_precision() -> None:
     assert (pred[:10].sum() / pred.sum()) >= 0.9
     best = recall_at_precision(y, scores, 0.9)
     assert best["precision"] >= 0.9 and best["recall"] >= pred[:10].mean()
+
+
+def test_second_annotation_refers_to_the_corpus() -> None:
+    """models/audit records a second, blind annotation: every record must still name a corpus
+    message and carry a valid label, or the agreement figures in the card cannot be recomputed."""
+    gold = {e.id: e.label for e in load_corpus()[0]}
+    path = Path(__file__).resolve().parent.parent / "models" / "audit" / "second-labels.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == len({r["id"] for r in rows}) > 0
+    for r in rows:
+        assert r["id"] in gold, r["id"]
+        assert {r["second_label"], r["model_label"]} <= set(gold.values())
+        assert r["kind"] in ("control", "model error")
+        assert (r["kind"] == "control") == (r["model_label"] == r["corpus_label"])
