@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from clientwatch.modelcard import END, START, render, update_card
-from clientwatch.training import (EVAL_DIR, Trainer, load_corpus, recall_at_precision,
+from clientwatch.training import (EVAL_DIR, Trainer, load_corpus, load_jsonl, recall_at_precision,
                                   tune_abusive_threshold)
 
 
@@ -93,7 +93,7 @@ def test_second_annotation_refers_to_the_corpus() -> None:
     message and carry a valid label, or the agreement figures in the card cannot be recomputed."""
     gold = {e.id: e.label for e in load_corpus()[0]}
     path = Path(__file__).resolve().parent.parent / "models" / "audit" / "second-labels.jsonl"
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    rows = load_jsonl(path, required=("id", "corpus_label", "model_label", "kind", "second_label", "unsure", "why"))
     assert len(rows) == len({r["id"] for r in rows}) > 0
     for r in rows:
         assert r["id"] in gold, r["id"]

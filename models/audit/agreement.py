@@ -8,7 +8,6 @@ Cohen's kappa. Asserts nothing.
 """
 from __future__ import annotations
 
-import json
 import sys
 from collections import Counter
 from pathlib import Path
@@ -18,12 +17,14 @@ sys.path.insert(0, str(HERE.parent.parent))
 
 from sklearn.metrics import cohen_kappa_score  # noqa: E402
 
-from clientwatch.training import load_corpus  # noqa: E402
+from clientwatch.training import load_corpus, load_jsonl  # noqa: E402
+
+FIELDS = ("id", "corpus_label", "model_label", "kind", "second_label", "unsure", "why")
 
 
 def main() -> None:
     gold = {e.id: e.label for e in load_corpus()[0]}
-    rows = [json.loads(line) for line in (HERE / "second-labels.jsonl").read_text(encoding="utf-8").splitlines()]
+    rows = load_jsonl(HERE / "second-labels.jsonl", required=FIELDS)
     missing = [r["id"] for r in rows if r["id"] not in gold]
     if missing:
         raise SystemExit(f"audit ids not in the corpus: {', '.join(missing[:10])}")
