@@ -100,3 +100,15 @@ def test_second_annotation_refers_to_the_corpus() -> None:
         assert {r["second_label"], r["model_label"]} <= set(gold.values())
         assert r["kind"] in ("control", "model error")
         assert (r["kind"] == "control") == (r["model_label"] == r["corpus_label"])
+
+
+def test_short_reply_check_set_is_not_in_the_corpus() -> None:
+    """models/checks/short-replies.jsonl measures the model on terse replies it never trained on:
+    no record may repeat a corpus text, and every label must be one the model knows."""
+    corpus = load_corpus()[0]
+    texts = {e.text.strip().lower() for e in corpus}
+    path = Path(__file__).resolve().parent.parent / "models" / "checks" / "short-replies.jsonl"
+    rows = load_jsonl(path, required=("id", "label", "text"))
+    assert len(rows) == len({r["id"] for r in rows}) > 0
+    assert {r["label"] for r in rows} == {"neutral", "abusive"}
+    assert not [r["id"] for r in rows if r["text"].strip().lower() in texts]
