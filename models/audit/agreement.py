@@ -8,16 +8,14 @@ Cohen's kappa. Asserts nothing.
 """
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from pathlib import Path
 
+from sklearn.metrics import cohen_kappa_score
+
+from clientwatch.training import load_corpus, load_jsonl
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent.parent))
-
-from sklearn.metrics import cohen_kappa_score  # noqa: E402
-
-from clientwatch.training import load_corpus, load_jsonl  # noqa: E402
 
 FIELDS = ("id", "corpus_label", "model_label", "kind", "second_label", "unsure", "why")
 

@@ -13,11 +13,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent.parent))
+from clientwatch.tone import ToneModel
+from clientwatch.training import load_jsonl
 
-from clientwatch.tone import ToneModel  # noqa: E402
-from clientwatch.training import load_jsonl  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 SUBJECTS = ("", "Re: homepage draft", "Re: invoice 1043", "Re: logo options", "Re: Friday shoot",
             "Re: contract", "Re: Q3 report")
