@@ -10,7 +10,11 @@ applies it to every word on the list. They count:
 - insults within a few words after a second-person word ("you absolute muppet",
   "du Vollidiot", "nuvvu vedhava") — the strong signal;
 - threat and demeaning phrases ("I'll make sure everyone hears", "at your age");
-- words in capitals (yelling).
+- words in capitals (yelling);
+- insults near a first-person word and no second-person one ("I'm an idiot, wrong file"):
+  self-deprecation, a sign of a friendly mail;
+- insults inside double quotation marks ("he called me \"a fraud\"", script notes,
+  moderation guidelines): mentioned, not used, so they count here and not above.
 
 Each distinct token is classified once (then one cached look-up per token), and only the
 rare hits are looked at in Python; Korean and Telugu entries are matched in the text by one
@@ -37,6 +41,14 @@ tú tu te ti usted ustedes vos su sus contigo eres estás estas tienes sois
 bist seid hast
 ti te tebe tebi tvoj tvoja tvoje tvog vi vas vaš vaša vaše vama ste si
 nuvvu nuvu nee neeku ni niku meeru miru mee meeku miku neevu
+""".split()
+# first-person words (self-deprecation: "I'm hopeless with numbers", "ich Depp")
+_FIRST_WORDS = """
+i me my myself mine we us our ourselves
+ich mich mir mein meine meinen meinem meiner wir uns unser
+yo mí mis conmigo soy nosotros nuestro
+ja mene meni moj moja moje sam nas naš
+nenu naaku naku memu manam
 """.split()
 _SECOND_PREFIXES = "너 니가 니네 당신 너희 네가 నువ్వు నీ నీకు మీరు మీ మీకు వాడివి దానివి".split()
 
@@ -93,6 +105,8 @@ cheda gott~
 _CJK_THREATS = "망하게 고소 후회하게 매장시 నాశనం కోర్టుకు".split()
 _CJK_RE = re.compile(r"[\uac00-\ud7a3\u3131-\u318e\u0c00-\u0c7f]")
 _NEAR_AFTER, _NEAR_BEFORE = 6, 3  # tokens after / before a second-person word that make an insult "aimed"
+_QUOTES = frozenset('"“”„«»')  # double quotation marks; ' and ’ are apostrophes too often
+_QUOTE_TOKENS = re.compile(r'\w+|["“”„«»]')  # word tokens as scikit-learn makes them, and quotes
 
 
 class _WordSet:
@@ -145,6 +159,7 @@ def _compile_phrases(lines: Iterable[str]) -> tuple[_WordSet, _WordSet, dict[str
 
 _INSULT_SET = _WordSet(w.replace(" ", "") for w in _INSULTS)
 _SECOND_SET = _WordSet(_SECOND_WORDS)
+_SELF_SET = _WordSet(_FIRST_WORDS)
 _THREAT_SET = _WordSet(_THREAT_WORDS)
 _PHRASE_FIRSTS, _PHRASE_SECONDS, _PHRASES = _compile_phrases(_THREAT_PHRASES)
 # every entry starts with a Hangul or Telugu letter: the lookahead skips other text at C speed
@@ -169,17 +184,19 @@ def _phrase_at(tokens: list[str], i: int) -> bool:
     return False
 
 
-FEATURES = ("insults", "insults_at_reader", "threats", "caps_words", "any_insult", "any_insult_at_reader")
+FEATURES = ("insults", "insults_at_reader", "threats", "caps_words", "insults_at_self", "insults_quoted",
+            "any_insult", "any_insult_at_reader")
+_COUNTS = 6  # the counts behind FEATURES; the last two are "any" flags of the first two
 
 
-_INSULT, _SECOND, _THREAT, _FIRST, _NEXT = 1, 2, 4, 8, 16
+_INSULT, _SECOND, _THREAT, _FIRST, _NEXT, _SELF = 1, 2, 4, 8, 16, 32
 _CACHE: dict[str, int] = {"\x00": -1}  # -1: a sentence boundary
 _CACHE_LIMIT = 200_000
 _CAPS_RE = re.compile(r"[A-ZÄÖÜÁÉÍÓÚÑČĆŠŽĐ]{3,}|\x00")  # runs of capitals (yelling), sentence ends
 
 
 _SETS = ((_INSULT, _INSULT_SET), (_SECOND, _SECOND_SET), (_THREAT, _THREAT_SET),
-         (_FIRST, _PHRASE_FIRSTS), (_NEXT, _PHRASE_SECONDS))
+         (_FIRST, _PHRASE_FIRSTS), (_NEXT, _PHRASE_SECONDS), (_SELF, _SELF_SET))
 # most tokens are in no set: one exact look-up and one stem-prefix look-up rule them out
 _ANY_EXACT = frozenset().union(*(words.exact for _, words in _SETS))
 _ANY_PREFIX = frozenset().union(*(words.stems for _, words in _SETS))
@@ -197,19 +214,19 @@ def _flags(token: str) -> int:
     return flags
 
 
-def lexicon_counts(text: str) -> tuple[int, int, int, int]:
-    """(insults, insults aimed at the reader, threats and demeaning phrases, words in capitals)
-    in one sentence or line of text."""
+def lexicon_counts(text: str) -> tuple[int, ...]:
+    """(insults, insults aimed at the reader, threats and demeaning phrases, words in capitals,
+    insults aimed at oneself, insults in quotation marks) in one sentence or line of text."""
     counts = count_sentences(Segmented([text], [text], np.zeros(1, dtype=np.int64)))[0]
-    return int(counts[0]), int(counts[1]), int(counts[2]), int(counts[3])
+    return tuple(int(c) for c in counts)
 
 
 def count_sentences(seg: Segmented) -> np.ndarray:
-    """The four lexicon counts of each sentence of ``seg``, as an (n × 4) array. The batch's
-    tokens (shared with the word n-grams) are classified by one cached look-up each; only the
-    rare hits are looked at in Python."""
+    """The ``_COUNTS`` lexicon counts of each sentence of ``seg``, as an (n × 6) array. The
+    batch's tokens (shared with the word n-grams) are classified by one cached look-up each;
+    only the rare hits are looked at in Python."""
     n = len(seg.texts)
-    out = np.zeros((n, 4), dtype=np.float64)
+    out = np.zeros((n, _COUNTS), dtype=np.float64)
     if not n:
         return out
     caps = _CAPS_RE.findall(seg.joined())
@@ -226,18 +243,53 @@ def count_sentences(seg: Segmented) -> np.ndarray:
         return out
     owner = np.cumsum(boundary) - boundary  # the sentence each token is in
     ends = np.flatnonzero(boundary)
-    out[:, 0] = np.bincount(owner, weights=(bits & _INSULT) > 0, minlength=n)
     out[:, 2] = np.bincount(owner, weights=(bits & _THREAT) > 0, minlength=n)
     starts = np.flatnonzero(((bits[:-1] & _FIRST) > 0) & ((bits[1:] & _NEXT) > 0))
     for i in starts:
         if _phrase_at(tokens[i:min(i + 8, ends[owner[i]])], 0):
             out[owner[i], 2] += 1
-    for i in np.flatnonzero(bits & _INSULT):
+    hits = np.flatnonzero(bits & _INSULT)
+    quoted = _in_quotes(seg, owner, ends, hits)
+    for i, q in zip(hits, quoted):
+        k = owner[i]
+        if q:
+            out[k, 5] += 1
+            continue
+        out[k, 0] += 1
         lo, hi = max(0, i - _NEAR_AFTER), min(len(bits), i + _NEAR_BEFORE + 1)
-        near = np.flatnonzero(bits[lo:hi] & _SECOND) + lo
-        if len(near) and (owner[near] == owner[i]).any():
-            out[owner[i], 1] += 1
+        near = lo + np.flatnonzero(owner[lo:hi] == k)  # the window, within the sentence
+        if (bits[near] & _SECOND).any():
+            out[k, 1] += 1
+        elif (bits[near] & _SELF).any():
+            out[k, 4] += 1
     return out
+
+
+def _in_quotes(seg: Segmented, owner: np.ndarray, ends: np.ndarray, hits: np.ndarray) -> list[bool]:
+    """Whether each insult token (global token index in ``hits``) sits inside double quotation
+    marks. The marks are followed across the sentences of a message (a quoted passage can hold
+    several sentences): " “ ” toggle, „ « open, » closes, so „…“, “…” and «…» all work. Only
+    messages with an insult and a quotation mark are scanned."""
+    if not len(hits):
+        return []
+    quoted = dict.fromkeys(hits.tolist(), False)
+    messages = sorted({int(seg.owner[owner[i]]) for i in hits})
+    first = np.searchsorted(seg.owner, messages)  # each message's first sentence (owner is sorted)
+    for m, k in zip(messages, first):
+        if not _QUOTES.intersection(seg.docs[m]):
+            continue
+        inside = False
+        while k < len(seg.texts) and seg.owner[k] == m:
+            t = ends[k - 1] + 1 if k else 0  # the sentence's first token in the batch
+            for tok in _QUOTE_TOKENS.findall(seg.texts[k].replace("\x00", " ").lower()):
+                if tok in _QUOTES:
+                    inside = tok in "„«" or (tok not in "»" and not inside)
+                else:
+                    if t in quoted:
+                        quoted[t] = inside
+                    t += 1
+            k += 1
+    return [quoted[i] for i in hits.tolist()]
 
 
 def _count_scripts(seg: Segmented, out: np.ndarray) -> None:
@@ -259,13 +311,13 @@ def _count_scripts(seg: Segmented, out: np.ndarray) -> None:
 
 
 def _features(counts: np.ndarray) -> sp.csr_matrix:
-    """log(1 + count) of the four counts, and whether there is any insult / any aimed one."""
+    """log(1 + count) of the six counts, and whether there is any insult / any aimed one."""
     out = np.hstack([np.log1p(counts), counts[:, :2] > 0]).astype(np.float32)
     return sp.csr_matrix(out.reshape(-1, len(FEATURES)))
 
 
 class LexiconFeatures(TransformerMixin, BaseEstimator):
-    """Six dense features per text from the lexicon (``FEATURES``); stateless. A message's
+    """Eight dense features per text from the lexicon (``FEATURES``); stateless. A message's
     counts are the sums over its sentences, so an insult and a "you" must share a sentence."""
 
     def fit(self, X: Any, y: Any = None) -> "LexiconFeatures":

@@ -27,6 +27,28 @@ def test_insults_and_whether_they_are_aimed(text: str, insults: int, aimed: int)
     assert got[0] == insults and got[1] == aimed
 
 
+@pytest.mark.parametrize("text, insults, aimed, at_self, quoted", [
+    ("I'm an idiot, I attached the wrong file.", 1, 0, 1, 0),
+    ("Sorry, ich Depp habe die falsche Datei geschickt.", 1, 0, 1, 0),
+    ("I think you are an idiot.", 1, 1, 0, 0),                   # "you" wins over "I"
+    ('He called me "a useless fraud" on Facebook.', 0, 0, 0, 2),  # mentioned, not used
+    ("Examples for the guide: “you're a moron”, “nobody likes you, loser”.", 0, 0, 0, 2),
+    ("Er schrieb „Vollidiot“. Du bist ein Vollidiot.", 1, 1, 0, 1),  # „…“ closes; the second is used
+    ("« Eres un inútil » dijo. Y lo eres, inútil.", 1, 1, 0, 1),  # «…»; "eres" is second person
+    ('She wrote "you are useless. Totally. A clown." and left', 0, 0, 0, 2),  # a quote across sentences
+])
+def test_insults_at_oneself_and_in_quotation_marks(text: str, insults: int, aimed: int, at_self: int,
+                                                   quoted: int) -> None:
+    """Self-deprecation and quoted (mentioned) insults are told apart from insults used on the
+    reader: quoted ones leave the insult counts, and quotation marks are followed across sentences."""
+    from clientwatch.lexicon import count_sentences
+    from clientwatch.sentences import segment
+
+    seg = segment([text])
+    got = count_sentences(seg).sum(axis=0)
+    assert (got[0], got[1], got[4], got[5]) == (insults, aimed, at_self, quoted)
+
+
 @pytest.mark.parametrize("text", [
     "I'll make sure everyone in this industry hears about you.", "Sweetheart, just do what you're told.",
     "What are we even paying you for?", "You will regret this.", "Google lo reviews lo nee peru cheda gottestha",
@@ -44,7 +66,7 @@ def test_features_shape_sum_over_sentences_and_pickle() -> None:
     lex = LexiconFeatures().fit(["x"])
     m = lex.transform(["You idiot. You idiot.", "", "fine"]).toarray()
     assert m.shape == (3, len(FEATURES))
-    assert m[0, 0] == pytest.approx(np.log1p(2)) and m[0, 4] == 1.0
+    assert m[0, 0] == pytest.approx(np.log1p(2)) and m[0, FEATURES.index("any_insult")] == 1.0
     assert not m[1:].any()
     clone = pickle.loads(pickle.dumps(lex))
     assert np.allclose(clone.transform(["You idiot."]).toarray(), lex.transform(["You idiot."]).toarray())
