@@ -60,6 +60,9 @@ shameful sloppy inept halfwit~ dimwit~ nitwit~ numpty numpties muppet~ donkey pl
 leech~ incapable ignorant pea-brain~ pea brain~ lowlife scum~ vermin idiocy hack hacks fool fools foolish
 garbage trash rubbish crap crappy shit shitty shite bullshit fuck~ fck~ fuk~ wtf stfu asshole~ arsehole~ ass
 bitch~ bastard~ dickhead~ prick~ twat~ wanker~ tosser~ douche~ jackass~ dipshit~ screwup
+airhead~ bimbo~ weasel~ slob slobs oaf oafs dolt dolts twit twits nincompoop~ bozo~ doofus dumbass~ dumbo pillock~
+plonker~ prat prats eejit~ knobhead~ bellend~ gobshite~ charlatan~ conman conmen crook crooks sleazebag~
+freeloader~ deadbeat~ spineless gutless dimwitted halfwitted
 vollidiot~ idiot~ unfähig~ inkompetent~ dumm~ blöd~ bescheuert~ nutzlos~ lächerlich~ stümper~ dilettant~ peinlich~
 armselig~ versager~ trottel~ depp~ pfeife~ scheiß~ scheiss~ schwachsinn~ schwachkopf~ hohlkopf~ flasche~ witzfigur~
 inútil~ inutil~ incompetent~ idiota~ estúpid~ estupid~ imbécil~ imbecil~ payaso~ mediocre~ patétic~ patetic~
@@ -89,6 +92,11 @@ shut up
 grow up
 get a real job
 break your
+know where you|u live|work|sleep|park
+down your throat
+accidents happen
+waste of space|oxygen|skin
+good for nothing
 what are|am we|i even? paying you for
 at your age
 your accent

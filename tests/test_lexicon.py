@@ -21,6 +21,8 @@ from clientwatch.lexicon import FEATURES, LexiconFeatures, lexicon_counts
     ("너 진짜 멍청하구나", 1, 1),
     ("నువ్వు పనికిరాని వాడివి", 1, 1),
     ("Thanks for the files, see you Monday.", 0, 0),
+    ("Answer your phone, you lazy airhead.", 1, 1),
+    ("Pushed the fix to the git repo, you can pull it now.", 0, 0),  # "git" is left out on purpose
 ])
 def test_insults_and_whether_they_are_aimed(text: str, insults: int, aimed: int) -> None:
     got = lexicon_counts(text)
@@ -52,7 +54,7 @@ def test_insults_at_oneself_and_in_quotation_marks(text: str, insults: int, aime
 @pytest.mark.parametrize("text", [
     "I'll make sure everyone in this industry hears about you.", "Sweetheart, just do what you're told.",
     "What are we even paying you for?", "You will regret this.", "Google lo reviews lo nee peru cheda gottestha",
-    "Ich werde dich fertigmachen.", "Te vas a arrepentir.", "당신 회사 망하게 해줄게요"])
+    "Ich werde dich fertigmachen.", "I know where you live.", "Accidents happen, you know.", "Te vas a arrepentir.", "당신 회사 망하게 해줄게요"])
 def test_threats_and_demeaning_phrases(text: str) -> None:
     assert lexicon_counts(text)[2] >= 1
 
