@@ -113,8 +113,12 @@ cheda gott~
 _CJK_THREATS = "망하게 고소 후회하게 매장시 నాశనం కోర్టుకు".split()
 _CJK_RE = re.compile(r"[\uac00-\ud7a3\u3131-\u318e\u0c00-\u0c7f]")
 _NEAR_AFTER, _NEAR_BEFORE = 6, 3  # tokens after / before a second-person word that make an insult "aimed"
-_QUOTES = frozenset('"“”„«»')  # double quotation marks; ' and ’ are apostrophes too often
-_QUOTE_TOKENS = re.compile(r'\w+|["“”„«»]')  # word tokens as scikit-learn makes them, and quotes
+# double quotation marks (' and ’ are apostrophes too often): „ and « open, » closes, the rest
+# toggle, so „…“, “…”, «…» and "…" all pair up
+_OPEN, _CLOSE, _TOGGLE = "„«", "»", '"“”'
+_QUOTES = frozenset(_OPEN + _CLOSE + _TOGGLE)
+# word tokens as scikit-learn makes them, and the quotation marks between them
+_QUOTE_TOKENS = re.compile(r"\w+|[" + _OPEN + _CLOSE + _TOGGLE + "]")
 
 
 class _WordSet:
@@ -194,7 +198,7 @@ def _phrase_at(tokens: list[str], i: int) -> bool:
 
 FEATURES = ("insults", "insults_at_reader", "threats", "caps_words", "insults_at_self", "insults_quoted",
             "any_insult", "any_insult_at_reader")
-_COUNTS = 6  # the counts behind FEATURES; the last two are "any" flags of the first two
+_COUNTS = len(FEATURES) - 2  # the counts behind FEATURES; the last two are "any" flags of the first two
 
 
 _INSULT, _SECOND, _THREAT, _FIRST, _NEXT, _SELF = 1, 2, 4, 8, 16, 32
@@ -275,9 +279,8 @@ def count_sentences(seg: Segmented) -> np.ndarray:
 
 def _in_quotes(seg: Segmented, owner: np.ndarray, ends: np.ndarray, hits: np.ndarray) -> list[bool]:
     """Whether each insult token (global token index in ``hits``) sits inside double quotation
-    marks. The marks are followed across the sentences of a message (a quoted passage can hold
-    several sentences): " “ ” toggle, „ « open, » closes, so „…“, “…” and «…» all work. Only
-    messages with an insult and a quotation mark are scanned."""
+    marks (``_OPEN``, ``_CLOSE``, ``_TOGGLE``), followed across the sentences of a message (a
+    quoted passage can hold several). Only messages with an insult and a quotation mark are scanned."""
     if not len(hits):
         return []
     quoted = dict.fromkeys(hits.tolist(), False)
@@ -291,7 +294,7 @@ def _in_quotes(seg: Segmented, owner: np.ndarray, ends: np.ndarray, hits: np.nda
             t = ends[k - 1] + 1 if k else 0  # the sentence's first token in the batch
             for tok in _QUOTE_TOKENS.findall(seg.texts[k].replace("\x00", " ").lower()):
                 if tok in _QUOTES:
-                    inside = tok in "„«" or (tok not in "»" and not inside)
+                    inside = tok in _OPEN or (tok in _TOGGLE and not inside)
                 else:
                     if t in quoted:
                         quoted[t] = inside

@@ -54,7 +54,8 @@ def test_insults_at_oneself_and_in_quotation_marks(text: str, insults: int, aime
 @pytest.mark.parametrize("text", [
     "I'll make sure everyone in this industry hears about you.", "Sweetheart, just do what you're told.",
     "What are we even paying you for?", "You will regret this.", "Google lo reviews lo nee peru cheda gottestha",
-    "Ich werde dich fertigmachen.", "I know where you live.", "Accidents happen, you know.", "Te vas a arrepentir.", "당신 회사 망하게 해줄게요"])
+    "Ich werde dich fertigmachen.", "I know where you live.", "Accidents happen, you know.", "Te vas a arrepentir.",
+    "당신 회사 망하게 해줄게요"])
 def test_threats_and_demeaning_phrases(text: str) -> None:
     assert lexicon_counts(text)[2] >= 1
 
