@@ -102,11 +102,12 @@ def test_second_annotation_refers_to_the_corpus() -> None:
         assert (r["kind"] == "control") == (r["model_label"] == r["corpus_label"])
 
 
-def test_short_reply_check_set_is_not_in_the_corpus() -> None:
-    """models/checks/short-replies.jsonl measures the model on terse replies it never trained on:
-    no record may be a near-duplicate of a corpus text (the check train uses between its splits),
-    and every label must be one the model knows."""
-    rows = load_jsonl(MODELS_DIR / "checks" / "short-replies.jsonl", required=("id", "label", "text"))
+@pytest.mark.parametrize("name", ["short-replies.jsonl", "phrasing-contempt.jsonl"])
+def test_check_sets_are_not_in_the_corpus(name: str) -> None:
+    """models/checks/ measures the model on messages it never trained on (terse replies,
+    contempt by phrasing alone): no record may be a near-duplicate of a corpus text (the check
+    train uses between its splits), and every label must be one the model knows."""
+    rows = load_jsonl(MODELS_DIR / "checks" / name, required=("id", "label", "text"))
     assert len(rows) == len({r["id"] for r in rows}) > 0
     assert {r["label"] for r in rows} == {"neutral", "abusive"}
     assert near_duplicates([e.text for e in load_corpus()[0]], [r["text"] for r in rows])["count"] == 0
