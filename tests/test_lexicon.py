@@ -6,7 +6,8 @@ import pickle
 import numpy as np
 import pytest
 
-from clientwatch.lexicon import FEATURES, LexiconFeatures, lexicon_counts
+from clientwatch.lexicon import FEATURES, LexiconFeatures, count_sentences, lexicon_counts
+from clientwatch.sentences import segment
 
 
 @pytest.mark.parametrize("text, insults, aimed", [
@@ -43,11 +44,7 @@ def test_insults_at_oneself_and_in_quotation_marks(text: str, insults: int, aime
                                                    quoted: int) -> None:
     """Self-deprecation and quoted (mentioned) insults are told apart from insults used on the
     reader: quoted ones leave the insult counts, and quotation marks are followed across sentences."""
-    from clientwatch.lexicon import count_sentences
-    from clientwatch.sentences import segment
-
-    seg = segment([text])
-    got = count_sentences(seg).sum(axis=0)
+    got = count_sentences(segment([text])).sum(axis=0)
     assert (got[0], got[1], got[4], got[5]) == (insults, aimed, at_self, quoted)
 
 
