@@ -5,7 +5,8 @@ businesslike: the insult's features are diluted by everything around it. The lab
 say one abusive line is enough (``models/LABELING.md``, rule 1), so the tone model also
 scores each sentence of a message with the same fitted pipeline. A stacked calibration,
 fitted out-of-fold, maps the message's probabilities and its worst sentence's abusive
-probability to the label, so how much one sentence counts is learnt. (Without one, a fixed
+probability (and, where the classifier has one, the abusive scorer's for both: see
+``classifier.py``) to the label, so how much one sentence counts is learnt. (Without one, a fixed
 mix is used: ``combine``.) Sentences are a partition of the text at whitespace, so each
 vectorizer can count a message as the sum of its sentences and the words are tokenised
 once for both levels (``transform_segmented``).
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -97,15 +98,25 @@ def predict_proba(pipeline: Any, docs: Sequence[str], weight: float,
     docs = list(docs)
     if not docs or (weight >= 1.0 and not calibration):
         return pipeline.predict_proba(docs)
-    doc_probs, worst, classes = predict_parts(pipeline, docs)
+    parts = predict_parts(pipeline, docs)
     if calibration:
-        return calibrate(stack_inputs(doc_probs, worst), calibration)
-    return combine(doc_probs, worst, classes, weight)
+        return calibrate(stack_inputs(parts.doc_probs, parts.worst, parts.scorer), calibration)
+    return combine(parts.doc_probs, parts.worst, parts.classes, weight)
 
 
-def predict_parts(pipeline: Any, docs: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """The message-level probabilities, each message's worst abusive probability (its own or
-    that of its most abusive sentence of ``MIN_WORDS`` words or more), and the label order."""
+class Parts(NamedTuple):
+    """What the stacked calibration reads of a batch of messages."""
+
+    doc_probs: np.ndarray  # the message-level probabilities, one column per label
+    worst: np.ndarray  # the worst abusive probability: the message's own or its worst sentence's
+    classes: list[str]  # the label of each column of ``doc_probs``
+    scorer: np.ndarray | None  # the abusive scorer's (message, worst sentence) probabilities, if the model has one
+
+
+def predict_parts(pipeline: Any, docs: Sequence[str]) -> Parts:
+    """Score a batch at both levels: every message, and every sentence of ``MIN_WORDS`` words
+    or more of a message of two or more such sentences; a message's worst score is the highest
+    of its own and its sentences'."""
     union, clf = pipeline.named_steps["features"], pipeline.named_steps["clf"]
     classes = list(clf.classes_)
     seg = segment(docs)
@@ -115,13 +126,22 @@ def predict_parts(pipeline: Any, docs: Sequence[str]) -> tuple[np.ndarray, np.nd
     # a message of one sentence is already judged whole
     counts = np.bincount(seg.owner[judged], minlength=len(docs))
     judged &= counts[seg.owner] >= 2
-    probs = clf.predict_proba(sp.vstack([x_docs, x_sents[judged]], format="csr"))
-    doc_probs, sent_probs = probs[:len(docs)], probs[len(docs):]
+    x = sp.vstack([x_docs, x_sents[judged]], format="csr")
+    if hasattr(clf, "predict_both"):  # clientwatch.classifier.ToneClassifier: labels and abusive scorer
+        probs, scores = clf.predict_both(x)
+    else:
+        probs, scores = clf.predict_proba(x), None
+    owner = seg.owner[judged]
+
+    def worst_of(column: np.ndarray) -> np.ndarray:
+        out = column[:len(docs)].copy()
+        if len(owner):
+            np.maximum.at(out, owner, column[len(docs):])
+        return out
+
     a = classes.index("abusive")
-    worst = doc_probs[:, a].copy()
-    if judged.any():
-        np.maximum.at(worst, seg.owner[judged], sent_probs[:, a])
-    return doc_probs, worst, classes
+    scorer = None if scores is None else np.c_[scores[:len(docs)], worst_of(scores)]
+    return Parts(probs[:len(docs)], worst_of(probs[:, a]), classes, scorer)
 
 
 def combine(doc_probs: np.ndarray, worst: np.ndarray, classes: list[str], weight: float) -> np.ndarray:
@@ -136,11 +156,15 @@ def combine(doc_probs: np.ndarray, worst: np.ndarray, classes: list[str], weight
 
 
 STACKED = "message+worst-sentence"
+STACKED_SCORER = "message+worst-sentence+abusive-scorer"
+KINDS = {STACKED: 0, STACKED_SCORER: 2}  # calibration kind -> number of abusive-scorer inputs
 
 
-def stack_inputs(doc_probs: np.ndarray, worst: np.ndarray) -> np.ndarray:
-    """The stacked calibrator's inputs: the message's log-probabilities and the worst sentence's."""
-    return np.hstack([np.log(np.clip(doc_probs, 1e-6, 1.0)), np.log(np.clip(worst, 1e-6, 1.0))[:, None]])
+def stack_inputs(doc_probs: np.ndarray, worst: np.ndarray, scorer: np.ndarray | None = None) -> np.ndarray:
+    """The stacked calibrator's inputs: the log-probabilities of the message, of the worst
+    sentence and, when the model has an abusive scorer, of its two scores."""
+    columns = [doc_probs, worst[:, None]] + ([] if scorer is None else [scorer])
+    return np.log(np.clip(np.hstack(columns), 1e-6, 1.0))
 
 
 def fit_calibration(inputs: np.ndarray, labels: Sequence[str], classes: list[str]) -> dict[str, Any]:
@@ -155,14 +179,19 @@ def fit_calibration(inputs: np.ndarray, labels: Sequence[str], classes: list[str
     if len(fit.classes_) == 2:  # scikit-learn keeps one row for two classes: softmax of (0, w·x + b)
         coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.r_[0.0, intercept]
     order = [list(fit.classes_).index(c) for c in classes]
-    return {"inputs": STACKED, "classes": classes,
+    kind = STACKED_SCORER if inputs.shape[1] == len(classes) + 1 + KINDS[STACKED_SCORER] else STACKED
+    return {"inputs": kind, "classes": classes,
             "coef": coef[order].round(6).tolist(), "intercept": intercept[order].round(6).tolist()}
 
 
 def calibrate(inputs: np.ndarray, calibration: dict[str, Any]) -> np.ndarray:
     """Apply ``fit_calibration``'s mapping to ``stack_inputs``: per-label probabilities."""
-    if calibration.get("inputs") != STACKED:
-        raise ValueError(f"unknown calibration inputs {calibration.get('inputs')!r}")
+    kind = calibration.get("inputs")
+    if kind not in KINDS:
+        raise ValueError(f"unknown calibration inputs {kind!r}")
+    width = len(calibration["classes"]) + 1 + KINDS[kind]
+    if inputs.shape[1] != width:
+        raise ValueError(f"calibration {kind!r} reads {width} inputs, got {inputs.shape[1]}")
     if not len(inputs):
         return np.zeros((0, len(calibration["classes"])))
     z = inputs @ np.asarray(calibration["coef"]).T + np.asarray(calibration["intercept"])

@@ -75,9 +75,9 @@ class ToneModel:
                              f"this is {sklearn.__version__}; {hint}")
         calibration = meta.get("calibration")
         if calibration is not None:
-            from .sentences import STACKED
+            from .sentences import KINDS
 
-            if not isinstance(calibration, dict) or calibration.get("inputs") != STACKED:
+            if not isinstance(calibration, dict) or calibration.get("inputs") not in KINDS:
                 raise ModelError(f"{target}: the model's calibration is of a kind this clientwatch does not apply; {hint}")
         return cls(blob["pipeline"], meta, target)
 

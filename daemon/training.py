@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from . import sentences
+from .classifier import ToneClassifier
 from .errors import InputError
 from .features import FastTfidfVectorizer
 from .lexicon import LexiconFeatures
@@ -146,12 +147,12 @@ def load_extra(spec: str) -> tuple[str, list[Example]]:
 def build_pipeline(seed: int = SEED) -> Any:
     """Word 1-2-grams + character 2-4-grams within words (robust to typos, inflection and any
     script) + the team's insult and threat lexicon (``lexicon.py``: words the corpus never
-    saw) feeding a multinomial logistic regression, whose probabilities are the scores.
+    saw) feeding a multinomial logistic regression, whose probabilities are the scores, and
+    an NB-weighted abusive-vs-rest scorer (``classifier.py``) read by the stacked calibration.
 
     Chosen by grouped cross-validation over linear SVMs (sigmoid-calibrated), logistic
     regression and their averages: logistic regression gave the best abusive precision at a
     given recall and the best minority-language scores (model card, "Model selection")."""
-    from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import FeatureUnion, Pipeline
 
     features = FeatureUnion([
@@ -161,7 +162,7 @@ def build_pipeline(seed: int = SEED) -> Any:
                                      max_features=150000, dtype=np.float32)),
         ("lexicon", LexiconFeatures()),
     ])
-    clf = LogisticRegression(C=20, class_weight="balanced", max_iter=3000, random_state=seed)
+    clf = ToneClassifier(C=20, nb_alpha=0.1, nb_C=4, max_iter=3000, random_state=seed)
     return Pipeline([("features", features), ("clf", clf)])
 
 
@@ -313,8 +314,8 @@ class Trainer:
         pipe.fit(x, y)
         texts = [self.texts[i] for i in test_idx]
         if for_calibration:
-            doc_probs, worst, classes = sentences.predict_parts(pipe, texts)
-            return sentences.stack_inputs(doc_probs, worst), classes
+            parts = sentences.predict_parts(pipe, texts)
+            return sentences.stack_inputs(parts.doc_probs, parts.worst, parts.scorer), parts.classes
         return sentences.predict_proba(pipe, texts, SENTENCE_WEIGHT, self.calibration), list(pipe.classes_)
 
     def run(self) -> tuple[ToneModel, dict[str, Any]]:
@@ -328,12 +329,14 @@ class Trainer:
             f"{e.lang}/{e.label}" for e in self.examples).items())))
 
         # threshold for abusive: tuned out-of-fold on the training folds only
-        oof = np.zeros((n, len(LABELS) + 1))
+        oof: np.ndarray | None = None
         classes: list[str] = []
         for k in range(1, 5):
             inner_test = self.folds[k]
             inner_train = np.setdiff1d(train_idx, inner_test)
             probs, classes = self._fit_predict(inner_train, inner_test, for_calibration=True)
+            if oof is None:
+                oof = np.zeros((n, probs.shape[1]))
             oof[inner_test] = probs
         # calibration and threshold: both fitted out-of-fold on the training folds only
         self.calibration = sentences.fit_calibration(oof[train_idx], [self.labels[i] for i in train_idx], classes)

@@ -114,3 +114,53 @@ def test_buried_insult_is_found(tone_model_path: Path) -> None:
     # without sentence scoring the same model misses it (the reason for the sentence pass)
     doc_only = ToneModel(model.pipeline, {**model.meta, "sentence_weight": 1.0, "calibration": None})
     assert doc_only.predict([BURIED])[0].scores["abusive"] < whole.scores["abusive"]
+
+
+def test_calibration_reads_the_abusive_scorer_when_there_is_one() -> None:
+    rng = np.random.default_rng(2)
+    classes = ["abusive", "neutral"]
+    n = 3000
+    truth = rng.random(n) < 0.3
+    # message and worst sentence say nothing; the scorer's two columns tell abuse apart
+    doc_abusive = rng.uniform(0.1, 0.4, n)
+    doc = np.c_[doc_abusive, 1 - doc_abusive]
+    worst = doc_abusive
+    scorer = np.c_[np.where(truth, rng.uniform(0.5, 0.9, n), rng.uniform(0.05, 0.45, n)), rng.uniform(0.1, 0.9, n)]
+    inputs = stack_inputs(doc, worst, scorer)
+    assert inputs.shape == (n, 5)
+    cal = fit_calibration(inputs, ["abusive" if t else "neutral" for t in truth], classes)
+    assert cal["inputs"] == sentences.STACKED_SCORER
+    assert ((calibrate(inputs, cal)[:, 0] >= 0.5) == truth).mean() > 0.95
+    with pytest.raises(ValueError, match="reads 5 inputs, got 3"):
+        calibrate(stack_inputs(doc, worst), cal)
+
+
+def test_parts_of_a_model_with_a_scorer(tone_model_path: Path) -> None:
+    model = ToneModel.load(tone_model_path)
+    parts = sentences.predict_parts(model.pipeline, [BURIED, "Thanks, invoice paid today."])
+    assert parts.scorer is not None and parts.scorer.shape == (2, 2)
+    # the worst sentence's score is at least the message's own, and the buried insult raises it
+    assert (parts.scorer[:, 1] >= parts.scorer[:, 0]).all()
+    assert parts.scorer[0, 1] > 0.5 > parts.scorer[1, 1]
+    assert parts.worst[0] >= parts.doc_probs[0, parts.classes.index("abusive")]
+
+
+def test_a_plain_classifier_is_stacked_without_a_scorer() -> None:
+    """A model of the fifth round (a LogisticRegression, no abusive scorer) keeps working."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import FeatureUnion, Pipeline
+
+    from clientwatch.features import FastTfidfVectorizer
+
+    docs = ["you useless idiot, redo it", "thanks, the invoice is paid", "send me every draft before it goes out",
+            "we will pay once the board meets next quarter"] * 5
+    labels = ["abusive", "neutral", "controlling", "stalling"] * 5
+    pipe = Pipeline([("features", FeatureUnion([("word", FastTfidfVectorizer())])),
+                     ("clf", LogisticRegression(C=10))]).fit(docs, labels)
+    parts = sentences.predict_parts(pipe, [BURIED, docs[1]])
+    assert parts.scorer is None
+    inputs = stack_inputs(parts.doc_probs, parts.worst, parts.scorer)
+    cal = fit_calibration(np.vstack([inputs] * 4), ["abusive", "neutral", "controlling", "stalling"] * 2, parts.classes)
+    assert cal["inputs"] == sentences.STACKED
+    out = sentences.predict_proba(pipe, [BURIED, docs[1]], 0.6, cal)
+    assert out.shape == (2, 4) and np.allclose(out.sum(axis=1), 1.0)

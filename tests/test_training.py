@@ -43,7 +43,8 @@ def test_figures_and_blind_set(small_run: tuple[dict, list[str], Path]) -> None:
     assert 0.15 <= meta["abusive_threshold"] <= 0.95
     assert meta["sentence_weight"] < 1.0
     assert len(meta["calibration"]["coef"]) == len(meta["labels"])
-    assert meta["calibration"]["inputs"] == "message+worst-sentence"
+    assert meta["calibration"]["inputs"] == "message+worst-sentence+abusive-scorer"
+    assert all(len(row) == len(meta["labels"]) + 3 for row in meta["calibration"]["coef"])  # + worst, scorer ×2
     assert 0.0 <= meta["held_out"]["calibration_error"] <= 1.0
     assert set(meta["held_out"]["english_recall_at_precision"]) == {"threshold", "recall", "precision"}
     pooled = meta["cross_validation"]["pooled_per_language"]
