@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError
-from .sentences import STACKED, STACKED_SCORER
+from .sentences import STACKED, STACKED_SCORERS
 from .training import format_metrics
 
 START, END = "<!-- figures:start -->", "<!-- figures:end -->"
@@ -13,8 +13,8 @@ START, END = "<!-- figures:start -->", "<!-- figures:end -->"
 
 def _sentence_scoring(meta: dict[str, Any]) -> str:
     calibration = meta.get("calibration") or {}
-    if calibration.get("inputs") == STACKED_SCORER:
-        return "worst sentence and the NB-weighted abusive scorer weighed by the stacked calibration"
+    if calibration.get("inputs") == STACKED_SCORERS:
+        return "worst sentence and the NB-weighted label scorers weighed by the stacked calibration"
     if calibration.get("inputs") == STACKED:
         return "worst sentence weighed by the stacked calibration"
     return f"fixed weight {meta.get('sentence_weight', 1.0)} on the message"

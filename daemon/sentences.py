@@ -5,7 +5,7 @@ businesslike: the insult's features are diluted by everything around it. The lab
 say one abusive line is enough (``models/LABELING.md``, rule 1), so the tone model also
 scores each sentence of a message with the same fitted pipeline. A stacked calibration,
 fitted out-of-fold, maps the message's probabilities and its worst sentence's abusive
-probability (and, where the classifier has one, the abusive scorer's for both: see
+probability (and, where the classifier has them, its per-label scorers': see
 ``classifier.py``) to the label, so how much one sentence counts is learnt. (Without one, a fixed
 mix is used: ``combine``.) Sentences are a partition of the text at whitespace, so each
 vectorizer can count a message as the sum of its sentences and the words are tokenised
@@ -110,7 +110,7 @@ class Parts(NamedTuple):
     doc_probs: np.ndarray  # the message-level probabilities, one column per label
     worst: np.ndarray  # the worst abusive probability: the message's own or its worst sentence's
     classes: list[str]  # the label of each column of ``doc_probs``
-    scorer: np.ndarray | None  # the abusive scorer's (message, worst sentence) probabilities, if the model has one
+    scorer: np.ndarray | None  # if the model has scorers: each label's for the message, then the abusive one's worst sentence
 
 
 def predict_parts(pipeline: Any, docs: Sequence[str]) -> Parts:
@@ -127,7 +127,7 @@ def predict_parts(pipeline: Any, docs: Sequence[str]) -> Parts:
     counts = np.bincount(seg.owner[judged], minlength=len(docs))
     judged &= counts[seg.owner] >= 2
     x = sp.vstack([x_docs, x_sents[judged]], format="csr")
-    if hasattr(clf, "predict_both"):  # clientwatch.classifier.ToneClassifier: labels and abusive scorer
+    if hasattr(clf, "predict_both"):  # clientwatch.classifier.ToneClassifier: labels and per-label scorers
         probs, scores = clf.predict_both(x)
     else:
         probs, scores = clf.predict_proba(x), None
@@ -140,7 +140,7 @@ def predict_parts(pipeline: Any, docs: Sequence[str]) -> Parts:
         return out
 
     a = classes.index("abusive")
-    scorer = None if scores is None else np.c_[scores[:len(docs)], worst_of(scores)]
+    scorer = None if scores is None else np.c_[scores[:len(docs)], worst_of(scores[:, a])]
     return Parts(probs[:len(docs)], worst_of(probs[:, a]), classes, scorer)
 
 
@@ -156,13 +156,18 @@ def combine(doc_probs: np.ndarray, worst: np.ndarray, classes: list[str], weight
 
 
 STACKED = "message+worst-sentence"
-STACKED_SCORER = "message+worst-sentence+abusive-scorer"
-KINDS = {STACKED: 0, STACKED_SCORER: 2}  # calibration kind -> number of abusive-scorer inputs
+STACKED_SCORERS = "message+worst-sentence+label-scorers"
+KINDS = (STACKED, STACKED_SCORERS)
+
+
+def _width(kind: str, n_classes: int) -> int:
+    """How many inputs a calibration of ``kind`` reads (``stack_inputs``' columns)."""
+    return n_classes + 1 + (n_classes + 1 if kind == STACKED_SCORERS else 0)
 
 
 def stack_inputs(doc_probs: np.ndarray, worst: np.ndarray, scorer: np.ndarray | None = None) -> np.ndarray:
     """The stacked calibrator's inputs: the log-probabilities of the message, of the worst
-    sentence and, when the model has an abusive scorer, of its two scores."""
+    sentence and, when the model has per-label scorers, of their scores (``Parts.scorer``)."""
     columns = [doc_probs, worst[:, None]] + ([] if scorer is None else [scorer])
     return np.log(np.clip(np.hstack(columns), 1e-6, 1.0))
 
@@ -179,7 +184,7 @@ def fit_calibration(inputs: np.ndarray, labels: Sequence[str], classes: list[str
     if len(fit.classes_) == 2:  # scikit-learn keeps one row for two classes: softmax of (0, w·x + b)
         coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.r_[0.0, intercept]
     order = [list(fit.classes_).index(c) for c in classes]
-    kind = STACKED_SCORER if inputs.shape[1] == len(classes) + 1 + KINDS[STACKED_SCORER] else STACKED
+    kind = STACKED_SCORERS if inputs.shape[1] == _width(STACKED_SCORERS, len(classes)) else STACKED
     return {"inputs": kind, "classes": classes,
             "coef": coef[order].round(6).tolist(), "intercept": intercept[order].round(6).tolist()}
 
@@ -189,7 +194,7 @@ def calibrate(inputs: np.ndarray, calibration: dict[str, Any]) -> np.ndarray:
     kind = calibration.get("inputs")
     if kind not in KINDS:
         raise ValueError(f"unknown calibration inputs {kind!r}")
-    width = len(calibration["classes"]) + 1 + KINDS[kind]
+    width = _width(kind, len(calibration["classes"]))
     if inputs.shape[1] != width:
         raise ValueError(f"calibration {kind!r} reads {width} inputs, got {inputs.shape[1]}")
     if not len(inputs):

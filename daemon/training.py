@@ -148,7 +148,7 @@ def build_pipeline(seed: int = SEED) -> Any:
     """Word 1-2-grams + character 2-4-grams within words (robust to typos, inflection and any
     script) + the team's insult and threat lexicon (``lexicon.py``: words the corpus never
     saw) feeding a multinomial logistic regression, whose probabilities are the scores, and
-    an NB-weighted abusive-vs-rest scorer (``classifier.py``) read by the stacked calibration.
+    NB-weighted one-vs-rest scorers per label (``classifier.py``) read by the stacked calibration.
 
     Chosen by grouped cross-validation over linear SVMs (sigmoid-calibrated), logistic
     regression and their averages: logistic regression gave the best abusive precision at a

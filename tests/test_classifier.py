@@ -1,5 +1,5 @@
 """The tone classifier: its four-label probabilities are the logistic regression's, and its
-NB-weighted abusive scorer picks out a rare abusive feature that a long message dilutes."""
+NB-weighted label scorers pick out a label's rare feature that a long message dilutes."""
 from __future__ import annotations
 
 import pickle
@@ -33,16 +33,27 @@ def test_label_probabilities_are_the_logistic_regressions() -> None:
     assert np.allclose(probs, clf.lr_.predict_proba(x), atol=1e-6)
     assert np.allclose(clf.predict_proba(x), probs)
     assert (clf.predict(x) == clf.classes_[probs.argmax(axis=1)]).all()
-    assert scores.shape == (400,) and ((scores > 0) & (scores < 1)).all()
+    assert scores.shape == (400, 4) and ((scores > 0) & (scores < 1)).all()
+    assert clf.scorer_coef_.dtype == np.float32 and clf.scorer_coef_.shape == (4, 60)
 
 
-def test_scorer_separates_abusive_rows_it_never_saw() -> None:
+def test_each_scorer_separates_its_label_in_rows_it_never_saw() -> None:
     x, y = _mail(600, 1)
     clf = ToneClassifier(random_state=0).fit(x, y)
     x_new, y_new = _mail(300, 2)
     _, scores = clf.predict_both(x_new)
-    abusive = y_new == "abusive"
-    assert scores[abusive].min() > scores[~abusive].max()
+    for k, label in enumerate(clf.classes_):
+        mine = y_new == label
+        assert scores[mine, k].min() > scores[~mine, k].max(), label
+
+
+def test_two_labels() -> None:
+    x, y = _mail(300, 5)
+    two = np.where(y == "abusive", "abusive", "neutral")
+    clf = ToneClassifier(random_state=0).fit(x, two)
+    probs, scores = clf.predict_both(x)
+    assert np.allclose(probs, clf.lr_.predict_proba(x), atol=1e-6)
+    assert scores.shape == (300, 2)
 
 
 def test_ratio_favours_features_of_the_positive_rows() -> None:
@@ -63,7 +74,7 @@ def test_pickle_round_trip_keeps_scores_and_drops_the_cache() -> None:
     assert np.array_equal(before[0], after[0]) and np.array_equal(before[1], after[1])
 
 
-def test_needs_abusive_examples() -> None:
-    x, y = _mail(200, 4)
-    with pytest.raises(ValueError, match="abusive"):
-        ToneClassifier().fit(x, np.where(y == "abusive", "neutral", y))
+def test_needs_two_labels() -> None:
+    x, _ = _mail(50, 4)
+    with pytest.raises(ValueError, match="at least two labels"):
+        ToneClassifier().fit(x, ["neutral"] * 50)

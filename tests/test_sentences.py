@@ -116,32 +116,35 @@ def test_buried_insult_is_found(tone_model_path: Path) -> None:
     assert doc_only.predict([BURIED])[0].scores["abusive"] < whole.scores["abusive"]
 
 
-def test_calibration_reads_the_abusive_scorer_when_there_is_one() -> None:
+def test_calibration_reads_the_scorers_when_there_are_some() -> None:
     rng = np.random.default_rng(2)
     classes = ["abusive", "neutral"]
     n = 3000
     truth = rng.random(n) < 0.3
-    # message and worst sentence say nothing; the scorer's two columns tell abuse apart
+    # message and worst sentence say nothing; the abusive scorer's message column tells abuse apart
     doc_abusive = rng.uniform(0.1, 0.4, n)
     doc = np.c_[doc_abusive, 1 - doc_abusive]
     worst = doc_abusive
-    scorer = np.c_[np.where(truth, rng.uniform(0.5, 0.9, n), rng.uniform(0.05, 0.45, n)), rng.uniform(0.1, 0.9, n)]
+    told = np.where(truth, rng.uniform(0.5, 0.9, n), rng.uniform(0.05, 0.45, n))
+    scorer = np.c_[told, rng.uniform(0.1, 0.9, (n, 2))]  # abusive, neutral, abusive's worst sentence
     inputs = stack_inputs(doc, worst, scorer)
-    assert inputs.shape == (n, 5)
+    assert inputs.shape == (n, 6)
     cal = fit_calibration(inputs, ["abusive" if t else "neutral" for t in truth], classes)
-    assert cal["inputs"] == sentences.STACKED_SCORER
+    assert cal["inputs"] == sentences.STACKED_SCORERS
     assert ((calibrate(inputs, cal)[:, 0] >= 0.5) == truth).mean() > 0.95
-    with pytest.raises(ValueError, match="reads 5 inputs, got 3"):
+    with pytest.raises(ValueError, match="reads 6 inputs, got 3"):
         calibrate(stack_inputs(doc, worst), cal)
 
 
 def test_parts_of_a_model_with_a_scorer(tone_model_path: Path) -> None:
     model = ToneModel.load(tone_model_path)
     parts = sentences.predict_parts(model.pipeline, [BURIED, "Thanks, invoice paid today."])
-    assert parts.scorer is not None and parts.scorer.shape == (2, 2)
-    # the worst sentence's score is at least the message's own, and the buried insult raises it
-    assert (parts.scorer[:, 1] >= parts.scorer[:, 0]).all()
-    assert parts.scorer[0, 1] > 0.5 > parts.scorer[1, 1]
+    a = parts.classes.index("abusive")
+    assert parts.scorer is not None and parts.scorer.shape == (2, len(parts.classes) + 1)
+    # the abusive scorer's worst sentence is at least the message's own, and the buried insult raises it
+    assert (parts.scorer[:, -1] >= parts.scorer[:, a]).all()
+    assert parts.scorer[0, -1] > 0.5 > parts.scorer[1, -1]
+    assert parts.scorer[1, parts.classes.index("neutral")] > 0.5
     assert parts.worst[0] >= parts.doc_probs[0, parts.classes.index("abusive")]
 
 

@@ -43,8 +43,9 @@ def test_figures_and_blind_set(small_run: tuple[dict, list[str], Path]) -> None:
     assert 0.15 <= meta["abusive_threshold"] <= 0.95
     assert meta["sentence_weight"] < 1.0
     assert len(meta["calibration"]["coef"]) == len(meta["labels"])
-    assert meta["calibration"]["inputs"] == "message+worst-sentence+abusive-scorer"
-    assert all(len(row) == len(meta["labels"]) + 3 for row in meta["calibration"]["coef"])  # + worst, scorer ×2
+    assert meta["calibration"]["inputs"] == "message+worst-sentence+label-scorers"
+    # the message's four, its worst sentence, each label's scorer, the abusive scorer's worst sentence
+    assert all(len(row) == 2 * len(meta["labels"]) + 2 for row in meta["calibration"]["coef"])
     assert 0.0 <= meta["held_out"]["calibration_error"] <= 1.0
     assert set(meta["held_out"]["english_recall_at_precision"]) == {"threshold", "recall", "precision"}
     pooled = meta["cross_validation"]["pooled_per_language"]
