@@ -83,21 +83,30 @@ def test_calibration_matches_frequencies() -> None:
         calibrate(inputs, {**cal, "inputs": "log-probabilities"})
 
 
-def test_stacked_calibration_learns_to_trust_the_worst_sentence() -> None:
+@pytest.mark.parametrize("telling", ["worst sentence", "abusive scorer"])
+def test_stacked_calibration_learns_which_input_tells(telling: str) -> None:
     rng = np.random.default_rng(1)
     classes = ["abusive", "neutral"]
     n = 3000
     truth = rng.random(n) < 0.3
-    # the message looks mild either way; only the worst sentence tells abuse apart
+    # the message looks mild either way; only one other input tells abuse apart
     doc_abusive = rng.uniform(0.05, 0.3, n)
-    worst = np.where(truth, rng.uniform(0.6, 1.0, n), rng.uniform(0.0, 0.5, n))
     doc = np.c_[doc_abusive, 1 - doc_abusive]
-    labels = ["abusive" if t else "neutral" for t in truth]
-    cal = fit_calibration(stack_inputs(doc, worst), labels, classes)
-    out = calibrate(stack_inputs(doc, worst), cal)
-    assert cal["inputs"] == sentences.STACKED
+    told = np.where(truth, rng.uniform(0.6, 1.0, n), rng.uniform(0.0, 0.5, n))
+    if telling == "worst sentence":
+        worst, scorer, kind = told, None, sentences.STACKED
+    else:  # scorer columns: abusive's, neutral's, abusive's worst sentence
+        worst, scorer, kind = doc_abusive, np.c_[told, rng.uniform(0.1, 0.9, (n, 2))], sentences.STACKED_SCORERS
+    inputs = stack_inputs(doc, worst, scorer)
+    assert inputs.shape == (n, 3 if scorer is None else 6)
+    cal = fit_calibration(inputs, ["abusive" if t else "neutral" for t in truth], classes)
+    out = calibrate(inputs, cal)
+    assert cal["inputs"] == kind
     assert np.allclose(out.sum(axis=1), 1.0)
     assert ((out[:, 0] >= 0.5) == truth).mean() > 0.95  # the message alone would be near chance
+    if scorer is not None:
+        with pytest.raises(ValueError, match="reads 6 inputs, got 3"):
+            calibrate(stack_inputs(doc, worst), cal)
 
 
 def test_buried_insult_is_found(tone_model_path: Path) -> None:
@@ -114,26 +123,6 @@ def test_buried_insult_is_found(tone_model_path: Path) -> None:
     # without sentence scoring the same model misses it (the reason for the sentence pass)
     doc_only = ToneModel(model.pipeline, {**model.meta, "sentence_weight": 1.0, "calibration": None})
     assert doc_only.predict([BURIED])[0].scores["abusive"] < whole.scores["abusive"]
-
-
-def test_calibration_reads_the_scorers_when_there_are_some() -> None:
-    rng = np.random.default_rng(2)
-    classes = ["abusive", "neutral"]
-    n = 3000
-    truth = rng.random(n) < 0.3
-    # message and worst sentence say nothing; the abusive scorer's message column tells abuse apart
-    doc_abusive = rng.uniform(0.1, 0.4, n)
-    doc = np.c_[doc_abusive, 1 - doc_abusive]
-    worst = doc_abusive
-    told = np.where(truth, rng.uniform(0.5, 0.9, n), rng.uniform(0.05, 0.45, n))
-    scorer = np.c_[told, rng.uniform(0.1, 0.9, (n, 2))]  # abusive, neutral, abusive's worst sentence
-    inputs = stack_inputs(doc, worst, scorer)
-    assert inputs.shape == (n, 6)
-    cal = fit_calibration(inputs, ["abusive" if t else "neutral" for t in truth], classes)
-    assert cal["inputs"] == sentences.STACKED_SCORERS
-    assert ((calibrate(inputs, cal)[:, 0] >= 0.5) == truth).mean() > 0.95
-    with pytest.raises(ValueError, match="reads 6 inputs, got 3"):
-        calibrate(stack_inputs(doc, worst), cal)
 
 
 def test_parts_of_a_model_with_a_scorer(tone_model_path: Path) -> None:
