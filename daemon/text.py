@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import re
 from functools import lru_cache
+from typing import Iterator
 
 from mailparser_reply import EmailReplyParser
 
@@ -30,9 +31,12 @@ _QUOTE_HEADER = re.compile(
       | >>>\ .{1,160}?\ >>>\s*$
       | (?:From|Von|De|Od|Van|보낸\ 사람|발신|Från|Fra)\s*:\s*.+$
     )""", re.IGNORECASE | re.VERBOSE)
-# the same, over a whole text; the lookahead skips lines with no colon or rule at C speed
-_QUOTE_HEADER_LINE = re.compile(r"^(?=[^\n]*(?::|：|--|__|>>>))" + _QUOTE_HEADER.pattern[1:],
-                                _QUOTE_HEADER.flags | re.MULTILINE)
+# Every header above holds a colon, a rule or ">>>", and then a "From:"-like start, a rule or
+# one of these words (lower case): ``in`` rules most lines out at C speed, several times
+# faster than the header pattern's lazy scans (``_could_be_header``).
+_HEADER_WORDS = ("wrote", "schrieb", "escribió", "écrit", "scritto", "schreef", "napisa", "escreveu", "skrev",
+                 "작성", "వ్రాశారు", "రాశారు", "రాసారు")
+_FROM_START = re.compile(r"\s*(?:From|Von|De|Od|Van|보낸\ 사람|발신|Från|Fra)\s*:", re.IGNORECASE)
 _FROM_PROSE = re.compile(r"^\s*(?:From|Von|De|Od|Van|Från|Fra)\s*:", re.IGNORECASE)
 _OUTLOOK_NEXT = re.compile(r"^\s*(?:Sent|Gesendet|Enviado|Poslano|Date|Datum|Fecha|To|An|Para|Za|Subject|Betreff|Asunto|"
                            r"Predmet|Cc|보낸\ 날짜|받는\ 사람|제목)\s*:", re.IGNORECASE | re.VERBOSE)
@@ -55,7 +59,38 @@ def _parser() -> EmailReplyParser:
     return EmailReplyParser(languages=REPLY_LANGUAGES)
 
 
-_SUSPECT = re.compile(r"^[^\n]*(?:@|\d)[^\n]*:[ \t]*$", re.MULTILINE)
+_DIGIT = re.compile(r"\d")
+
+
+def _could_be_header(line: str) -> bool:
+    """False for a line that ``_QUOTE_HEADER`` cannot match (a necessary condition only)."""
+    if ":" in line or "：" in line:
+        if _FROM_START.match(line):
+            return True
+        lower = line.lower()
+        for word in _HEADER_WORDS:
+            if word in lower:
+                return True
+    return "--" in line or "__" in line or ">>>" in line
+
+
+def _headers(text: str) -> Iterator[tuple[int, str]]:
+    """(offset, line) of each line of ``text`` that reads as a quote or forward header."""
+    offset = 0
+    for line in text.split("\n"):
+        if _could_be_header(line) and _QUOTE_HEADER.match(line):
+            yield offset, line
+        offset += len(line) + 1
+
+
+def _suspect(text: str) -> bool:
+    """A line that ends in a colon after an address or a digit ("… 10:12 … <x@y>:"): perhaps an
+    attribution in a format the line scan does not know."""
+    for line in text.split("\n"):
+        head = line.rstrip(" \t")
+        if head.endswith(":") and ("@" in head[:-1] or _DIGIT.search(head, 0, len(head) - 1)):
+            return True
+    return False
 
 
 def strip_quotes(body: str) -> str:
@@ -68,12 +103,12 @@ def strip_quotes(body: str) -> str:
     text = body.replace("\r\n", "\n").replace("\r", "\n")
     cut = False
     # the first line that introduces a quoted or forwarded block ends the client's text
-    for match in _QUOTE_HEADER_LINE.finditer(text):
-        line = match.group(0)
+    for start, line in _headers(text):
+        end = start + len(line)
         if _FROM_PROSE.match(line) and not any(
-                _OUTLOOK_NEXT.match(n) for n in text[match.end():match.end() + 400].split("\n")[1:4]):
+                _OUTLOOK_NEXT.match(n) for n in text[end:end + 400].split("\n")[1:4]):
             continue  # "From: x" alone is ordinary prose unless an Outlook block follows it
-        text = text[:match.start()]
+        text = text[:start]
         cut = True
         break
     if ">" in text:
@@ -90,7 +125,7 @@ def strip_quotes(body: str) -> str:
                 continue
             kept.append(line)
         text = "\n".join(kept)
-    if not cut and _SUSPECT.search(text):
+    if not cut and ":" in text and _suspect(text):
         try:
             reply = _parser().parse_reply(text=text)
             if reply and reply.strip():
@@ -119,7 +154,8 @@ def clean(text: str) -> str:
         text = _URL.sub(" ", text)
     if "@" in text:
         text = _EMAIL.sub(" ", text)
-    text = _SPACES.sub(" ", text)
+    if "  " in text or "\t" in text or "\u00a0" in text or "\u200b" in text:
+        text = _SPACES.sub(" ", text)
     return _BLANK_LINES.sub("\n", text).strip()
 
 

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import pytest
 
+from clientwatch import text
 from clientwatch.text import client_text, strip_quotes
+from clientwatch.training import CORPUS_DIR, EVAL_DIR, load_jsonl
 
 QUOTED = [
     # (body, the new text that must survive, text from the quote that must not)
@@ -52,3 +54,42 @@ def test_html_remnants_urls_and_addresses_removed() -> None:
 
 def test_subject_prefixes_are_dropped_and_subject_kept() -> None:
     assert client_text("AW: Rechnung 12", "ok").splitlines() == ["rechnung 12", "ok"]
+
+
+HEADER_LINES = [
+    "On Tue, 3 Mar 2026 at 10:12, Mara Horvat <mara@studio.example> wrote:", "ON MONDAY ANA WROTE:",
+    "Mara Horvat schrieb:", "Le 3 mars 2026, Mara a écrit :",
+    "Il giorno 3 mar 2026, Mara ha scritto:", "Op 3 mrt. 2026, Mara schreef:", "Em 3 de mar., Mara escreveu:",
+    "El lun, 3 mar 2026 a las 10:12, Mara escribió:", "Dana 3. 3. 2026. Mara je napisala:",
+    "W dniu 3.03.2026 Mara napisał(a):", "Den 3 mars 2026 Mara skrev:", "Mara Horvat wrote:",
+    "2026년 3월 3일 (화) 오전 10:12, Mara <mara@studio.example>님이 작성:", "보낸 사람: Mara", "발신: Mara",
+    "మార్చి 3, 2026 10:12 AM న Mara రాశారు:", "-----Original Message-----", "---------- Forwarded message ---------",
+    "-----Ursprüngliche Nachricht-----", "________________________________", ">>> Harold Grey 03/03/2026 19:12 >>>",
+    "From: Mara Horvat <mara@studio.example>", "  Von: Mara", "De : Mara", "Od: Mara", "Från: Mara", "Fra: Mara",
+]
+
+
+@pytest.mark.parametrize("line", HEADER_LINES)
+def test_header_lines_pass_the_quick_check(line: str) -> None:
+    assert text._QUOTE_HEADER.match(line), line  # the pattern reads it as a header...
+    assert text._could_be_header(line)  # ...so the quick check must not rule it out
+
+
+def test_quick_check_never_rules_out_a_header_in_the_corpus() -> None:
+    """Every line of the corpus and blind set that the header pattern matches (and that holds a
+    colon, a rule or ">>>", as the line scan always required) passes the quick check."""
+    lines = [line for path in (CORPUS_DIR.glob("*.jsonl"), EVAL_DIR.glob("*.jsonl")) for f in path
+             for row in load_jsonl(f) for line in str(row["text"]).split("\n")]
+    marked = [line for line in lines if any(m in line for m in (":", "：", "--", "__", ">>>"))]
+    headers = [line for line in marked if text._QUOTE_HEADER.match(line)]
+    assert len(headers) > 100  # the corpus quotes earlier mail in many formats
+    assert all(text._could_be_header(line) for line in headers)
+    assert sum(map(text._could_be_header, lines)) < len(lines) / 4  # and it rules most lines out
+
+
+@pytest.mark.parametrize("body,suspect", [
+    ("ok\n2026-03-03 10:12 GMT+01:00 Mara <mara@studio.example>:", True), ("see x@y.hr:  \t", True),
+    ("Agenda for 10:30:", True), ("Here is the plan:", False), ("Time 10:30, fine", False), ("1:", True), ("Note:\n", False),
+    ("", False)])
+def test_suspect_attribution(body: str, suspect: bool) -> None:
+    assert text._suspect(body) is suspect
