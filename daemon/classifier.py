@@ -76,9 +76,22 @@ class ToneClassifier(ClassifierMixin, BaseEstimator):
     def predict_both(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
         """The four labels' probabilities and each label's scorer probability (columns in
         ``classes_`` order), per row."""
+        return self.predict_blocks([sp.csr_matrix(X)])
+
+    def predict_blocks(self, blocks: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+        """``predict_both`` of the features given as blocks of columns, in order (a FeatureUnion's
+        parts): each block meets its rows of the coefficients, so the blocks are never copied
+        into one matrix."""
         weights, intercept = self._weights()
         k = len(self.classes_)
-        z = np.asarray(sp.csr_matrix(X) @ weights) + intercept
+        rows = blocks[0].shape[0] if blocks else 0
+        z = np.tile(intercept, (rows, 1))
+        start = 0
+        for block in blocks:
+            z += np.asarray(block @ weights[start:start + block.shape[1]])
+            start += block.shape[1]
+        if start != weights.shape[0]:
+            raise ValueError(f"the classifier reads {weights.shape[0]} features, the blocks hold {start}")
         labels = np.exp(z[:, :k] - z[:, :k].max(axis=1, keepdims=True))
         return labels / labels.sum(axis=1, keepdims=True), 1.0 / (1.0 + np.exp(-z[:, k:]))
 

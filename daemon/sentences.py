@@ -71,9 +71,10 @@ def segment(docs: Sequence[str]) -> Segmented:
     return Segmented(docs, texts, np.array(owner, dtype=np.int64))
 
 
-def features_both(union: Any, seg: Segmented) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-    """The FeatureUnion's features of the messages and of their sentences, in one pass where
-    a transformer supports it (``transform_segmented``), else by two transforms."""
+def feature_blocks(union: Any, seg: Segmented) -> tuple[list[sp.csr_matrix], list[sp.csr_matrix]]:
+    """The FeatureUnion's features of the messages and of their sentences, one matrix per
+    transformer in the union's column order, in one pass where a transformer supports it
+    (``transform_segmented``), else by two transforms."""
     docs_parts, sent_parts = [], []
     for name, transformer in union.transformer_list:
         if transformer == "drop" or transformer is None:
@@ -87,6 +88,12 @@ def features_both(union: Any, seg: Segmented) -> tuple[sp.csr_matrix, sp.csr_mat
             d, s = d * weight, s * weight
         docs_parts.append(sp.csr_matrix(d))
         sent_parts.append(sp.csr_matrix(s))
+    return docs_parts, sent_parts
+
+
+def features_both(union: Any, seg: Segmented) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """``feature_blocks`` side by side: the union's matrices of the messages and of their sentences."""
+    docs_parts, sent_parts = feature_blocks(union, seg)
     return sp.hstack(docs_parts, format="csr"), sp.hstack(sent_parts, format="csr")
 
 
@@ -120,28 +127,34 @@ def predict_parts(pipeline: Any, docs: Sequence[str]) -> Parts:
     union, clf = pipeline.named_steps["features"], pipeline.named_steps["clf"]
     classes = list(clf.classes_)
     seg = segment(docs)
-    x_docs, x_sents = features_both(union, seg)
+    doc_blocks, sent_blocks = feature_blocks(union, seg)
     # words counted by their spaces (sentences are stripped): cheap, and exact enough here
     judged = np.fromiter((t.count(" ") >= MIN_WORDS - 1 for t in seg.texts), dtype=bool, count=len(seg.texts))
     # a message of one sentence is already judged whole
     counts = np.bincount(seg.owner[judged], minlength=len(docs))
     judged &= counts[seg.owner] >= 2
-    x = sp.vstack([x_docs, x_sents[judged]], format="csr")
-    if hasattr(clf, "predict_both"):  # clientwatch.classifier.ToneClassifier: labels and per-label scorers
-        probs, scores = clf.predict_both(x)
-    else:
-        probs, scores = clf.predict_proba(x), None
     owner = seg.owner[judged]
+    sent_blocks = [block[judged] for block in sent_blocks]
+    doc_scores = sent_scores = None
+    if hasattr(clf, "predict_blocks"):  # clientwatch.classifier.ToneClassifier: labels and per-label scorers
+        # block by block: no copy of the features into one matrix
+        doc_probs, doc_scores = clf.predict_blocks(doc_blocks)
+        sent_probs, sent_scores = clf.predict_blocks(sent_blocks)
+    else:
+        doc_probs = clf.predict_proba(sp.hstack(doc_blocks, format="csr"))
+        sent_probs = clf.predict_proba(sp.hstack(sent_blocks, format="csr")) if len(owner) else doc_probs[:0]
 
-    def worst_of(column: np.ndarray) -> np.ndarray:
-        out = column[:len(docs)].copy()
+    def worst_of(doc_column: np.ndarray, sent_column: np.ndarray) -> np.ndarray:
+        out = doc_column.copy()
         if len(owner):
-            np.maximum.at(out, owner, column[len(docs):])
+            np.maximum.at(out, owner, sent_column)
         return out
 
     a = classes.index("abusive")
-    scorer = None if scores is None else np.c_[scores[:len(docs)], worst_of(scores[:, a])]
-    return Parts(probs[:len(docs)], worst_of(probs[:, a]), classes, scorer)
+    scorer = None
+    if doc_scores is not None and sent_scores is not None:
+        scorer = np.c_[doc_scores, worst_of(doc_scores[:, a], sent_scores[:, a])]
+    return Parts(doc_probs, worst_of(doc_probs[:, a], sent_probs[:, a]), classes, scorer)
 
 
 def combine(doc_probs: np.ndarray, worst: np.ndarray, classes: list[str], weight: float) -> np.ndarray:

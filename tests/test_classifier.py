@@ -78,3 +78,13 @@ def test_needs_two_labels() -> None:
     x, _ = _mail(50, 4)
     with pytest.raises(ValueError, match="at least two labels"):
         ToneClassifier().fit(x, ["neutral"] * 50)
+
+
+def test_blocks_of_columns_score_as_the_whole_matrix() -> None:
+    x, y = _mail(300, 6)
+    clf = ToneClassifier(random_state=0).fit(x, y)
+    whole = clf.predict_both(x)
+    parts = clf.predict_blocks([x[:, :7], x[:, 7:40], x[:, 40:]])
+    assert np.allclose(whole[0], parts[0]) and np.allclose(whole[1], parts[1])
+    with pytest.raises(ValueError, match="reads 60 features, the blocks hold 40"):
+        clf.predict_blocks([x[:, :40]])
