@@ -23,6 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+
 class ToneClassifier(ClassifierMixin, BaseEstimator):
     """Four-label logistic regression (``C``, balanced classes) with an NB-LR scorer per label
     (smoothing ``nb_alpha``, regularisation ``nb_C``); ``predict_proba`` is the four labels'."""
