@@ -91,12 +91,6 @@ def feature_blocks(union: Any, seg: Segmented) -> tuple[list[sp.csr_matrix], lis
     return docs_parts, sent_parts
 
 
-def features_both(union: Any, seg: Segmented) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-    """``feature_blocks`` side by side: the union's matrices of the messages and of their sentences."""
-    docs_parts, sent_parts = feature_blocks(union, seg)
-    return sp.hstack(docs_parts, format="csr"), sp.hstack(sent_parts, format="csr")
-
-
 def predict_proba(pipeline: Any, docs: Sequence[str], weight: float,
                   calibration: dict[str, Any] | None = None) -> np.ndarray:
     """Per-label probabilities of each message, the abusive one raised by its most abusive

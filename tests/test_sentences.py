@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from clientwatch import sentences
 from clientwatch.sentences import calibrate, combine, fit_calibration, segment, split_sentences, stack_inputs
@@ -51,7 +52,9 @@ def test_two_level_features_equal_separate_transforms(tone_model_path: Path) -> 
     union = ToneModel.load(tone_model_path).pipeline.named_steps["features"]
     docs = [BURIED, "short one", "", "ALL CAPS HERE. You idiot.\nline two", "x\x00y. z"]
     seg = segment(docs)
-    x_docs, x_sents = sentences.features_both(union, seg)
+    doc_blocks, sent_blocks = sentences.feature_blocks(union, seg)
+    assert [b.shape[1] for b in doc_blocks] == [b.shape[1] for b in sent_blocks]
+    x_docs, x_sents = sp.hstack(doc_blocks, format="csr"), sp.hstack(sent_blocks, format="csr")
     assert abs(x_docs - union.transform(docs)).max() < 1e-5
     assert abs(x_sents - union.transform(seg.texts)).max() < 1e-5
 
