@@ -17,6 +17,8 @@ from mailparser_reply import EmailReplyParser
 REPLY_LANGUAGES = ["en", "de", "es", "fr", "it", "nl", "pl", "sv", "da", "cs", "ko", "ja", "zh"]
 MAX_CHARS = 6000
 
+# "From:" in the languages our clients write; the Korean ones are never read as prose (``_FROM_PROSE``)
+_FROM_WORDS, _FROM_KOREAN = r"From|Von|De|Od|Van|Från|Fra", r"보낸\ 사람|발신"
 # A line that introduces quoted or forwarded text, in the languages our clients write.
 _QUOTE_HEADER = re.compile(
     r"""^\s*(?:
@@ -29,15 +31,15 @@ _QUOTE_HEADER = re.compile(
                  원본\ 메시지|전달된\ 메시지|Message\ d'origine)\s*-{2,}.*$
       | _{5,}\s*$
       | >>>\ .{1,160}?\ >>>\s*$
-      | (?:From|Von|De|Od|Van|보낸\ 사람|발신|Från|Fra)\s*:\s*.+$
+      | (?:""" + _FROM_WORDS + "|" + _FROM_KOREAN + r""")\s*:\s*.+$
     )""", re.IGNORECASE | re.VERBOSE)
 # Every header above holds a colon, a rule or ">>>", and then a "From:"-like start, a rule or
 # one of these words (lower case): ``in`` rules most lines out at C speed, several times
 # faster than the header pattern's lazy scans (``_could_be_header``).
 _HEADER_WORDS = ("wrote", "schrieb", "escribió", "écrit", "scritto", "schreef", "napisa", "escreveu", "skrev",
                  "작성", "వ్రాశారు", "రాశారు", "రాసారు")
-_FROM_START = re.compile(r"\s*(?:From|Von|De|Od|Van|보낸\ 사람|발신|Från|Fra)\s*:", re.IGNORECASE)
-_FROM_PROSE = re.compile(r"^\s*(?:From|Von|De|Od|Van|Från|Fra)\s*:", re.IGNORECASE)
+_FROM_START = re.compile(r"\s*(?:" + _FROM_WORDS + "|" + _FROM_KOREAN + r")\s*:", re.IGNORECASE)
+_FROM_PROSE = re.compile(r"^\s*(?:" + _FROM_WORDS + r")\s*:", re.IGNORECASE)
 _OUTLOOK_NEXT = re.compile(r"^\s*(?:Sent|Gesendet|Enviado|Poslano|Date|Datum|Fecha|To|An|Para|Za|Subject|Betreff|Asunto|"
                            r"Predmet|Cc|보낸\ 날짜|받는\ 사람|제목)\s*:", re.IGNORECASE | re.VERBOSE)
 _SIGNATURE = re.compile(
