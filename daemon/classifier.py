@@ -63,9 +63,7 @@ class ToneClassifier(ClassifierMixin, BaseEstimator):
 
     def _weights(self) -> tuple[np.ndarray, np.ndarray]:
         if getattr(self, "_stacked", None) is None:
-            coef, intercept = self.lr_.coef_, self.lr_.intercept_
-            if len(self.classes_) == 2:  # scikit-learn keeps one row for two classes: softmax of (0, w·x + b)
-                coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.r_[0.0, intercept]
+            coef, intercept = softmax_rows(self.lr_)
             self._stacked = (np.vstack([coef, self.scorer_coef_]).T.copy(), np.r_[intercept, self.scorer_intercept_])
         return self._stacked
 
@@ -101,6 +99,16 @@ class ToneClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
+def softmax_rows(fit: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A fitted logistic regression's coefficients and intercepts, one row per class, so that
+    the probabilities are the softmax of ``x · coef.T + intercept``: scikit-learn keeps one row
+    for two classes, which is the softmax of (0, w·x + b)."""
+    coef, intercept = fit.coef_, fit.intercept_
+    if len(fit.classes_) == 2:
+        coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.r_[0.0, intercept]
+    return coef, intercept
 
 
 def log_count_ratio(X: sp.csr_matrix, positive: np.ndarray, alpha: float) -> np.ndarray:

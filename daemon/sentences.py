@@ -101,7 +101,7 @@ def predict_proba(pipeline: Any, docs: Sequence[str], weight: float,
         return pipeline.predict_proba(docs)
     parts = predict_parts(pipeline, docs)
     if calibration:
-        return calibrate(stack_inputs(parts.doc_probs, parts.worst, parts.scorer), calibration)
+        return calibrate(parts.inputs(), calibration)
     return combine(parts.doc_probs, parts.worst, parts.classes, weight)
 
 
@@ -112,6 +112,10 @@ class Parts(NamedTuple):
     worst: np.ndarray  # the worst abusive probability: the message's own or its worst sentence's
     classes: list[str]  # the label of each column of ``doc_probs``
     scorer: np.ndarray | None  # if the model has scorers: each label's for the message, then the abusive one's worst sentence
+
+    def inputs(self) -> np.ndarray:
+        """The stacked calibration's inputs (``stack_inputs``)."""
+        return stack_inputs(self.doc_probs, self.worst, self.scorer)
 
 
 def predict_parts(pipeline: Any, docs: Sequence[str]) -> Parts:
@@ -186,10 +190,10 @@ def fit_calibration(inputs: np.ndarray, labels: Sequence[str], classes: list[str
     by ``calibrate``."""
     from sklearn.linear_model import LogisticRegression
 
+    from .classifier import softmax_rows
+
     fit = LogisticRegression(C=100.0, max_iter=2000).fit(inputs, list(labels))
-    coef, intercept = fit.coef_, fit.intercept_
-    if len(fit.classes_) == 2:  # scikit-learn keeps one row for two classes: softmax of (0, w·x + b)
-        coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.r_[0.0, intercept]
+    coef, intercept = softmax_rows(fit)
     order = [list(fit.classes_).index(c) for c in classes]
     kind = STACKED_SCORERS if inputs.shape[1] == _width(STACKED_SCORERS, len(classes)) else STACKED
     return {"inputs": kind, "classes": classes,

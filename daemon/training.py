@@ -315,7 +315,7 @@ class Trainer:
         texts = [self.texts[i] for i in test_idx]
         if for_calibration:
             parts = sentences.predict_parts(pipe, texts)
-            return sentences.stack_inputs(parts.doc_probs, parts.worst, parts.scorer), parts.classes
+            return parts.inputs(), parts.classes
         return sentences.predict_proba(pipe, texts, SENTENCE_WEIGHT, self.calibration), list(pipe.classes_)
 
     def run(self) -> tuple[ToneModel, dict[str, Any]]:
